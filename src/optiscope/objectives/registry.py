@@ -1,0 +1,107 @@
+"""The function registry: names -> factories with a parameter schema; spec resolution."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from optiscope.errors import OptiscopeError
+from optiscope.objectives.base import Objective
+from optiscope.specs import closest_names, parse_spec, to_float
+
+
+@dataclass(frozen=True)
+class Param:
+    """A numeric parameter of a catalogue function (e.g. ``kappa`` of ``quadratic``)."""
+
+    name: str
+    default: float
+    meaning: str
+    low: float | None = None  # inclusive lower bound, None = unbounded
+    high: float | None = None  # inclusive upper bound
+    low_open: bool = False  # True: value must be > low (not >=)
+
+    def convert(self, text: str, function: str) -> float:
+        value = to_float(text, f"{function} parameter {self.name}")
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            op = ">" if self.low_open else ">="
+            raise OptiscopeError(f"invalid {function} parameter {self.name}={text}: must be {op} {self.low:g}")
+        if self.high is not None and value > self.high:
+            raise OptiscopeError(f"invalid {function} parameter {self.name}={text}: must be <= {self.high:g}")
+        return value
+
+
+@dataclass(frozen=True)
+class FunctionEntry:
+    """One catalogue function: ``factory(**params) -> Objective``."""
+
+    name: str
+    summary: str
+    formula: str
+    factory: Callable[..., Objective]
+    params: tuple[Param, ...] = ()
+
+
+FUNCTIONS: dict[str, FunctionEntry] = {}
+
+
+def register(
+    name: str, summary: str, formula: str, params: tuple[Param, ...] = ()
+) -> Callable[[Callable[..., Objective]], Callable[..., Objective]]:
+    """Decorator adding a factory to the catalogue under ``name``."""
+
+    def decorate(factory: Callable[..., Objective]) -> Callable[..., Objective]:
+        FUNCTIONS[name] = FunctionEntry(name, summary, formula, factory, params)
+        return factory
+
+    return decorate
+
+
+_REGISTRY_SPEC = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*(:.*)?$", re.S)
+
+
+def get_objective(spec: str) -> Objective:
+    """Resolve a registry spec or a typed-in expression into an Objective.
+
+    A spec whose name is in the catalogue (optionally followed by ``:key=value,...``) is a
+    catalogue function; anything else is parsed as a formula in ``w1``, ``w2`` by the
+    whitelisting parser (never ``eval``).
+    """
+    _ensure_loaded()
+    if not isinstance(spec, str) or not spec.strip():
+        raise OptiscopeError("empty function: give a catalogue name (see `optiscope functions`) or a formula in w1, w2")
+    head = spec.split(":", 1)[0].strip()
+    if head in FUNCTIONS and _REGISTRY_SPEC.match(spec):
+        return _from_registry(spec)
+    if ":" in spec and _REGISTRY_SPEC.match(spec):
+        raise OptiscopeError(f"unknown function {head!r}{closest_names(head, list(FUNCTIONS))}; valid: {', '.join(FUNCTIONS)}")
+    from optiscope.objectives.expression import objective_from_expression
+
+    try:
+        return objective_from_expression(spec)
+    except OptiscopeError as err:
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", spec.strip()):
+            raise OptiscopeError(
+                f"unknown function {spec.strip()!r}{closest_names(spec.strip(), list(FUNCTIONS))}; "
+                f"valid: {', '.join(FUNCTIONS)}, or a formula in w1, w2"
+            ) from None
+        raise err
+
+
+def _from_registry(spec: str) -> Objective:
+    name, options = parse_spec(spec, "function spec")
+    entry = FUNCTIONS[name]
+    known = {p.name: p for p in entry.params}
+    values: dict[str, float] = {}
+    for key, text in options.items():
+        if key not in known:
+            valid = ", ".join(known) if known else "none"
+            raise OptiscopeError(f"unknown parameter {key!r} for function {name!r}; valid: {valid}")
+        values[key] = known[key].convert(text, name)
+    return entry.factory(**values)
+
+
+def _ensure_loaded() -> None:
+    # Importing the catalogue registers its functions (kept lazy to avoid an import cycle).
+    from optiscope.objectives import catalogue  # noqa: F401

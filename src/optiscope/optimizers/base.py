@@ -1,0 +1,136 @@
+"""The Optimizer contract: a hyperparameter schema plus pure, batched ``init``/``update``.
+
+Hyperparameters are arrays, one value per trajectory, shape ``[B, 1]`` (broadcasting over the
+D coordinates), so a grid of settings is a single batched run. Boolean options (``nesterov``,
+``centered``, ``amsgrad``) are float arrays holding 0.0 or 1.0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from optiscope.errors import OptiscopeError
+from optiscope.specs import to_bool, to_float
+
+HParams = dict[str, np.ndarray]  # name -> [B, 1] float64
+
+
+@dataclass(frozen=True)
+class HyperParam:
+    """One hyperparameter: torch.optim name and default, a one-line meaning and its valid range.
+
+    ``low``/``high`` bound the value; ``low_open``/``high_open`` make the bound strict.
+    ``kind`` is ``"float"``, ``"int"`` or ``"bool"``.
+    """
+
+    name: str
+    default: float | bool
+    meaning: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    kind: str = "float"
+
+    def describe_range(self) -> str:
+        if self.kind == "bool":
+            return "true or false"
+        lo = "" if self.low is None else f"{self.low:g} {'<' if self.low_open else '<='} "
+        hi = "" if self.high is None else f" {'<' if self.high_open else '<='} {self.high:g}"
+        return f"{lo}{self.name}{hi}" if (lo or hi) else "any finite number"
+
+    def convert(self, text: str) -> float | bool:
+        """Parse a user string and check the range; raises OptiscopeError."""
+        if self.kind == "bool":
+            return to_bool(text, self.name)
+        value = to_float(text, self.name)
+        self.check(np.array([value]))
+        return int(value) if self.kind == "int" else value
+
+    def check(self, values: np.ndarray) -> None:
+        """Raise OptiscopeError naming the first value outside the valid range."""
+        v = np.asarray(values, dtype=np.float64).ravel()
+        bad = ~np.isfinite(v)
+        if self.kind == "bool":
+            bad |= (v != 0.0) & (v != 1.0)
+        else:
+            if self.low is not None:
+                bad |= (v <= self.low) if self.low_open else (v < self.low)
+            if self.high is not None:
+                bad |= (v >= self.high) if self.high_open else (v > self.high)
+            if self.kind == "int":
+                bad |= v != np.round(v)
+        if bad.any():
+            value = v[np.argmax(bad)]
+            raise OptiscopeError(
+                f"invalid {self.name}: {_fmt(value)} (valid: {self.describe_range()})"
+            )
+
+
+def _fmt(value: float) -> str:
+    return repr(value) if math.isfinite(value) else str(value)
+
+
+class Optimizer:
+    """Base class. Subclasses set ``name``, ``summary``, ``hyperparams``, ``reference`` and
+    implement ``init`` and ``update``; both are pure functions of arrays.
+
+    - ``init(params [B, D], hp) -> State`` (a NamedTuple of arrays; ``step`` counts updates)
+    - ``update(grad [B, D], state, params [B, D], hp) -> (new_params [B, D], new_state)``
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    reference: ClassVar[str] = ""
+    hyperparams: ClassVar[tuple[HyperParam, ...]]
+
+    # -- schema ---------------------------------------------------------------------------
+    def defaults(self) -> dict[str, float | bool]:
+        return {h.name: h.default for h in self.hyperparams}
+
+    def schema(self) -> dict[str, HyperParam]:
+        return {h.name: h for h in self.hyperparams}
+
+    def resolve(self, overrides: Mapping[str, str | float | bool]) -> dict[str, float | bool]:
+        """Defaults updated with ``overrides`` (strings are parsed), validated as a whole."""
+        schema = self.schema()
+        values = self.defaults()
+        for key, raw in overrides.items():
+            if key not in schema:
+                raise OptiscopeError(
+                    f"unknown hyperparameter {key!r} for {self.name}; valid: {', '.join(schema)}"
+                )
+            h = schema[key]
+            values[key] = h.convert(raw) if isinstance(raw, str) else raw
+        self.validate(self.stack([values]))
+        return values
+
+    def stack(self, settings: Sequence[Mapping[str, Any]]) -> HParams:
+        """Turn B complete settings into ``{name: [B, 1] float64}``."""
+        return {
+            h.name: np.array([float(s[h.name]) for s in settings], dtype=np.float64)[:, None]
+            for h in self.hyperparams
+        }
+
+    def validate(self, hp: HParams) -> None:
+        """Check every value's range, then the rules between hyperparameters (``check_combination``)."""
+        for h in self.hyperparams:
+            h.check(hp[h.name])
+        self.check_combination(hp)
+
+    def check_combination(self, hp: HParams) -> None:  # noqa: B027 - optional hook
+        """Rules linking several hyperparameters (e.g. nesterov needs momentum > 0)."""
+
+    # -- the algorithm ----------------------------------------------------------------------
+    def init(self, params: np.ndarray, hp: HParams) -> NamedTuple:
+        raise NotImplementedError
+
+    def update(
+        self, grad: np.ndarray, state: NamedTuple, params: np.ndarray, hp: HParams
+    ) -> tuple[np.ndarray, NamedTuple]:
+        raise NotImplementedError
