@@ -21,7 +21,9 @@ def parse_spec(spec: str, what: str = "spec") -> tuple[str, dict[str, str]]:
     Raises OptiscopeError for an empty name, a missing ``=``, an empty key or a repeated key.
     """
     if len(spec) > MAX_SPEC_LENGTH:
-        raise OptiscopeError(f"{what} is too long ({len(spec)} characters, at most {MAX_SPEC_LENGTH})")
+        raise OptiscopeError(
+            f"{what} is too long ({len(spec)} characters, at most {MAX_SPEC_LENGTH})"
+        )
     name, sep, rest = spec.strip().partition(":")
     name = name.strip()
     if not _NAME.match(name):
@@ -74,7 +76,8 @@ def parse_point(text: str, dim: int, what: str = "start") -> tuple[float, ...]:
     if len(parts) != dim or any(not p for p in parts):
         raise OptiscopeError(
             f"invalid {what} {text!r}: expected {dim} comma-separated numbers (e.g. "
-            + ",".join(["1.0"] * dim) + ")"
+            + ",".join(["1.0"] * dim)
+            + ")"
         )
     return tuple(to_float(p, what) for p in parts)
 

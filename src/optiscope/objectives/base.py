@@ -55,5 +55,7 @@ class Objective:
     def _check(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(f"{self.name}: expected points of shape [B, {self.dim}], got {x.shape}")
+            raise ValueError(
+                f"{self.name}: expected points of shape [B, {self.dim}], got {x.shape}"
+            )
         return x

@@ -26,9 +26,13 @@ class Param:
         value = to_float(text, f"{function} parameter {self.name}")
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             op = ">" if self.low_open else ">="
-            raise OptiscopeError(f"invalid {function} parameter {self.name}={text}: must be {op} {self.low:g}")
+            raise OptiscopeError(
+                f"invalid {function} parameter {self.name}={text}: must be {op} {self.low:g}"
+            )
         if self.high is not None and value > self.high:
-            raise OptiscopeError(f"invalid {function} parameter {self.name}={text}: must be <= {self.high:g}")
+            raise OptiscopeError(
+                f"invalid {function} parameter {self.name}={text}: must be <= {self.high:g}"
+            )
         return value
 
 
@@ -70,12 +74,18 @@ def get_objective(spec: str) -> Objective:
     """
     _ensure_loaded()
     if not isinstance(spec, str) or not spec.strip():
-        raise OptiscopeError("empty function: give a catalogue name (see `optiscope functions`) or a formula in w1, w2")
+        raise OptiscopeError(
+            "empty function: give a catalogue name (see `optiscope functions`) "
+            "or a formula in w1, w2"
+        )
     head = spec.split(":", 1)[0].strip()
     if head in FUNCTIONS and _REGISTRY_SPEC.match(spec):
         return _from_registry(spec)
     if ":" in spec and _REGISTRY_SPEC.match(spec):
-        raise OptiscopeError(f"unknown function {head!r}{closest_names(head, list(FUNCTIONS))}; valid: {', '.join(FUNCTIONS)}")
+        raise OptiscopeError(
+            f"unknown function {head!r}{closest_names(head, list(FUNCTIONS))}; "
+            f"valid: {', '.join(FUNCTIONS)}"
+        )
     from optiscope.objectives.expression import objective_from_expression
 
     try:

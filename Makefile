@@ -1,0 +1,34 @@
+# optiscope: `make demo` (the main job) and `make test` (every test); each builds its own venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUT ?= out
+
+.PHONY: demo test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Runtime install (no test extras: no torch needed to use optiscope).
+$(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+# Test install: pytest, hypothesis, ruff and torch (CPU) as the reference implementation.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@ $(VENV)/.installed-runtime
+
+demo: $(VENV)/.installed-runtime
+	$(BIN)/optiscope compare aniso sgd:lr=0.1 momentum:lr=0.1,momentum=0.9 \
+		rmsprop:lr=0.1,alpha=0.9,eps=1e-10 --steps 50 --start 1,1 --out $(OUT)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests benchmarks
+
+test: $(VENV)/.installed-test lint
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,180 @@
+"""The step loop: B trajectories advanced together, one vectorized update per step.
+
+There is no Python loop over trajectories: every step is a handful of array operations on
+``[B, D]`` arrays, whatever B is. Divergence is a result, not an error: a trajectory whose new
+point is non-finite, whose loss or gradient is non-finite, or that leaves the escape box is
+frozen at its last good point (position, loss and optimizer state stop changing) and the step
+at which it happened is recorded in ``diverged_at``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from optiscope.errors import OptiscopeError
+from optiscope.objectives.base import Objective
+from optiscope.optimizers.base import Optimizer
+
+MAX_STEPS = 100_000  # more is almost surely a typo; it would also hold [S+1, B, D] in memory
+ESCAPE_FACTOR = 1e6  # a point farther than this many plot-box radii away has diverged
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectories:
+    """What a batched run produced (S steps, B trajectories, D coordinates).
+
+    - ``positions`` ``[S+1, B, D]``: the start and the point after every step;
+    - ``losses`` ``[S+1, B]`` and ``grad_norms`` ``[S+1, B]`` (Euclidean) at those points;
+    - ``evaluations`` ``[S+1, B]``: gradient evaluations the optimizer consumed to get there;
+    - ``diverged_at`` ``[B]``: the first step whose result was non-finite or escaped, -1 if none
+      (from that step on the row is frozen at its last good point);
+    - ``states``: optional ``{field: [S+1, B, D]}`` of the optimizer's internal state over time
+      (velocity, accumulators), for explanation plots;
+    - ``settings``: the B complete hyperparameter settings; ``optimizer`` its name.
+    """
+
+    objective: Objective
+    optimizer: str
+    settings: list[dict[str, Any]]
+    positions: np.ndarray
+    losses: np.ndarray
+    grad_norms: np.ndarray
+    evaluations: np.ndarray
+    diverged_at: np.ndarray
+    states: dict[str, np.ndarray] | None = field(default=None)
+
+    @property
+    def steps(self) -> int:
+        return self.positions.shape[0] - 1
+
+    @property
+    def batch(self) -> int:
+        return self.positions.shape[1]
+
+    def row(self, b: int) -> Trajectories:
+        """The b-th trajectory alone, as a batch of one."""
+        s = slice(b, b + 1)
+        return Trajectories(
+            objective=self.objective,
+            optimizer=self.optimizer,
+            settings=[self.settings[b]],
+            positions=self.positions[:, s],
+            losses=self.losses[:, s],
+            grad_norms=self.grad_norms[:, s],
+            evaluations=self.evaluations[:, s],
+            diverged_at=self.diverged_at[s],
+            states=None if self.states is None else {k: v[:, s] for k, v in self.states.items()},
+        )
+
+
+def escape_radius(objective: Objective, starts: np.ndarray) -> float:
+    """The box half-width beyond which a point counts as diverged (generous: 1e6 plot radii)."""
+    box = max(abs(v) for lo_hi in objective.bounds for v in lo_hi)
+    return ESCAPE_FACTOR * max(1.0, box, float(np.max(np.abs(starts))))
+
+
+def run(
+    objective: Objective,
+    optimizer: Optimizer,
+    settings: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    steps: int = 100,
+    start: Sequence[float] | np.ndarray | None = None,
+    record_state: bool = False,
+) -> Trajectories:
+    """Run ``optimizer`` on ``objective`` for ``steps`` steps, all trajectories at once.
+
+    ``settings`` is one complete hyperparameter setting or a list of B of them (see
+    ``Optimizer.resolve``); ``start`` is one point ``[D]`` shared by all, or ``[B, D]``
+    (default: the objective's start). A single setting with B starts, or B settings with one
+    start, is broadcast.
+    """
+    if isinstance(settings, Mapping):
+        settings = [settings]
+    settings = [dict(s) for s in settings]
+    if not settings:
+        raise OptiscopeError("no hyperparameter settings to run")
+    if not (isinstance(steps, int | np.integer) and 1 <= steps <= MAX_STEPS):
+        raise OptiscopeError(f"invalid steps: {steps} (valid: 1 <= steps <= {MAX_STEPS})")
+    x0 = np.asarray(objective.start if start is None else start, dtype=np.float64)
+    x0 = np.atleast_2d(x0)
+    if x0.ndim != 2 or x0.shape[1] != objective.dim:
+        raise OptiscopeError(
+            f"invalid start: expected {objective.dim} coordinates, got shape {x0.shape[-1]}"
+        )
+    if not np.isfinite(x0).all():
+        raise OptiscopeError("invalid start: coordinates must be finite numbers")
+    batch = max(len(settings), x0.shape[0])
+    if len(settings) not in (1, batch) or x0.shape[0] not in (1, batch):
+        raise OptiscopeError(f"{len(settings)} settings and {x0.shape[0]} starts do not broadcast")
+    settings = settings * (batch // len(settings))
+    x = np.repeat(x0, batch // x0.shape[0], axis=0)  # [B, D]
+    hp = optimizer.stack(settings)
+    optimizer.validate(hp)
+    radius = escape_radius(objective, x)
+
+    positions = np.empty((steps + 1, batch, objective.dim))
+    losses = np.empty((steps + 1, batch))
+    grad_norms = np.empty((steps + 1, batch))
+    evaluations = np.zeros((steps + 1, batch), dtype=np.int64)
+    diverged_at = np.full(batch, -1, dtype=np.int64)
+    alive = np.ones(batch, dtype=bool)
+
+    with np.errstate(all="ignore"):  # overflow is expected on diverging rows; it is reported
+        state = optimizer.init(x, hp)
+        f, g = objective.value(x), objective.grad(x)
+        traced = _traced_fields(state, objective.dim) if record_state else ()
+        states = {k: np.empty((steps + 1, batch, objective.dim)) for k in traced}
+        _record(0, x, f, g, state, positions, losses, grad_norms, states)
+        for k in range(1, steps + 1):
+            x_new, state_new = optimizer.update(g, state, x, hp)
+            f_new, g_new = objective.value(x_new), objective.grad(x_new)
+            bad = (
+                ~np.isfinite(x_new).all(axis=1)
+                | (np.abs(x_new) > radius).any(axis=1)
+                | ~np.isfinite(f_new)
+                | ~np.isfinite(g_new).all(axis=1)
+            )
+            diverged_at[alive & bad] = k
+            alive &= ~bad
+            keep = alive[:, None]  # [B, 1]
+            x = np.where(keep, x_new, x)
+            f = np.where(alive, f_new, f)
+            g = np.where(keep, g_new, g)
+            state = type(state)(
+                *(np.where(keep, new, old) for new, old in zip(state_new, state, strict=True))
+            )
+            evaluations[k] = evaluations[k - 1] + alive
+            _record(k, x, f, g, state, positions, losses, grad_norms, states)
+
+    return Trajectories(
+        objective=objective,
+        optimizer=optimizer.name,
+        settings=settings,
+        positions=positions,
+        losses=losses,
+        grad_norms=grad_norms,
+        evaluations=evaluations,
+        diverged_at=diverged_at,
+        states=states if record_state else None,
+    )
+
+
+def _traced_fields(state: Any, dim: int) -> tuple[str, ...]:
+    """State fields with one value per coordinate (``[B, D]``): the ones worth plotting."""
+    return tuple(
+        name
+        for name, value in zip(state._fields, state, strict=True)
+        if name != "step" and np.ndim(value) == 2 and np.shape(value)[1] == dim
+    )
+
+
+def _record(k, x, f, g, state, positions, losses, grad_norms, states) -> None:
+    positions[k] = x
+    losses[k] = f
+    grad_norms[k] = np.sqrt(np.sum(g * g, axis=1))
+    for name in states:
+        states[name][k] = getattr(state, name)
