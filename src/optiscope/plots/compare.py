@@ -1,0 +1,139 @@
+"""The comparison figure: several runs on one objective, three panels side by side.
+
+Contour map (where the paths go), 3-D surface (the seed note's view), loss against step (how
+fast). One shared legend under the panels names each run and the markers. The figure is a
+``matplotlib.figure.Figure`` on the Agg canvas: no pyplot, no global state, safe in threads and
+on machines without a display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.mathtext import MathTextParser
+
+from optiscope.errors import OptiscopeError
+from optiscope.objectives.base import Objective
+from optiscope.plots._grid import inside, view_box
+from optiscope.plots._runs import Run, RunPath, extract
+from optiscope.plots.contour import draw_contour
+from optiscope.plots.loss import TOLERANCE, draw_loss
+from optiscope.plots.surface import draw_surface
+
+FIGSIZE = (18.0, 6.6)
+DPI = 120
+TITLE_SIZE, PANEL_TITLE_SIZE, LABEL_SIZE, TICK_SIZE, LEGEND_SIZE = 15, 12.5, 12, 10.5, 11.5
+
+
+def formula_text(objective: Objective) -> str:
+    """The objective as mathtext (``$...$``) when its latex parses, else its plain formula."""
+    tex = (objective.latex or "").strip()
+    if tex:
+        tex = tex if tex.startswith("$") else f"${tex}$"
+        try:
+            MathTextParser("path").parse(tex)
+        except ValueError:
+            tex = ""
+    return tex or objective.formula or objective.name
+
+
+def comparison_figure(runs: Sequence[Run], title: str | None = None) -> Figure:
+    """Contours, surface and loss curves of ``runs`` = ``[(label, trajectories, row), ...]``.
+
+    All runs must be on the same 2-D objective. ``title`` defaults to the objective's name and
+    formula. Reads the trajectories only; never runs an optimizer.
+    """
+    objective, paths = extract(runs)
+    with np.errstate(all="ignore"):
+        fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+        FigureCanvasAgg(fig)
+        lo, hi = view_box(objective, paths)
+        ax_map = fig.add_subplot(1, 3, 1)
+        ax_3d = fig.add_subplot(1, 3, 2, projection="3d", computed_zorder=False)
+        ax_loss = fig.add_subplot(1, 3, 3)
+        draw_contour(ax_map, objective, paths, lo, hi)
+        draw_surface(ax_3d, objective, paths, lo, hi)
+        draw_loss(ax_loss, objective, paths)
+        head = f"{objective.name}:  f(w) = {formula_text(objective)}"
+        fig.suptitle(head if title is None else f"{title}\n{head}", fontsize=TITLE_SIZE)
+        for ax in (ax_map, ax_3d, ax_loss):
+            ax.title.set_fontsize(PANEL_TITLE_SIZE)
+            ax.xaxis.label.set_fontsize(LABEL_SIZE)
+            ax.yaxis.label.set_fontsize(LABEL_SIZE)
+            ax.tick_params(labelsize=TICK_SIZE)
+        ax_3d.zaxis.label.set_fontsize(LABEL_SIZE)
+        _legend(fig, objective, paths, lo, hi)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` (format from the suffix; none means ``.png``) and close it.
+
+    Parent folders are created. Returns the path written.
+    """
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".png")
+    kinds = fig.canvas.get_supported_filetypes()
+    fmt = path.suffix[1:].lower()
+    if fmt not in kinds:
+        raise OptiscopeError(
+            f"cannot save a figure as {path.suffix!r}; valid: .{', .'.join(kinds)}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with np.errstate(all="ignore"):
+        fig.savefig(path, dpi=DPI, format=fmt)
+    _close(fig)
+    return path
+
+
+def _close(fig: Figure) -> None:
+    """Release the figure: through pyplot if pyplot manages it, else by clearing it."""
+    if getattr(fig.canvas, "manager", None) is not None:
+        from matplotlib import pyplot
+
+        pyplot.close(fig)
+    else:
+        fig.clear()
+
+
+def _legend(fig: Figure, objective: Objective, paths: list[RunPath], lo, hi) -> None:
+    """One legend under the panels: each run's line, then what the markers mean."""
+    handles = [
+        Line2D([], [], color=p.color, lw=2, marker="o", ms=4, label=p.legend_label) for p in paths
+    ]
+    key = dict(ls="none", color="0.35", mec="black")
+    handles.append(Line2D([], [], marker="o", ms=8, mfc="white", mew=1.5, label="start", **key))
+    if not all(p.diverged for p in paths):
+        handles.append(Line2D([], [], marker="o", ms=8, label="end", **key))
+    if any(p.diverged for p in paths):
+        handles.append(
+            Line2D([], [], marker="X", ms=10, label="last point before divergence", **key)
+        )
+    mins = np.asarray(objective.minimizers, dtype=np.float64).reshape(-1, 2)
+    if inside(mins, lo, hi).any():
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker="*",
+                ms=14,
+                color="gold",
+                mec="black",
+                label="global minimum",
+            )
+        )
+    if objective.f_min is not None:
+        handles.append(
+            Line2D([], [], ls=":", color="0.3", lw=1.3, label=f"tolerance {TOLERANCE:g}")
+        )
+    ncol = min(len(handles), 4 if len(paths) > 3 else len(handles))
+    fig.legend(
+        handles=handles, loc="outside lower center", ncol=ncol, frameon=False, fontsize=LEGEND_SIZE
+    )
