@@ -62,6 +62,7 @@ def register(
     return decorate
 
 
+MAX_FUNCTION_LENGTH = 1000  # a formula longer than this is a mistake or an attack
 _REGISTRY_SPEC = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*(:.*)?$", re.S)
 
 
@@ -77,6 +78,10 @@ def get_objective(spec: str) -> Objective:
         raise OptiscopeError(
             "empty function: give a catalogue name (see `optiscope functions`) "
             "or a formula in w1, w2"
+        )
+    if len(spec) > MAX_FUNCTION_LENGTH:
+        raise OptiscopeError(
+            f"function is too long ({len(spec)} characters, at most {MAX_FUNCTION_LENGTH})"
         )
     head = spec.split(":", 1)[0].strip()
     if head in FUNCTIONS and _REGISTRY_SPEC.match(spec):

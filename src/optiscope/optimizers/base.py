@@ -48,7 +48,10 @@ class HyperParam:
         """Parse a user string and check the range; raises OptiscopeError."""
         if self.kind == "bool":
             return to_bool(text, self.name)
-        value = to_float(text, self.name)
+        try:
+            value = to_float(text, self.name)
+        except OptiscopeError as err:
+            raise OptiscopeError(f"{err}; valid: {self.describe_range()}") from None
         self.check(np.array([value]))
         return int(value) if self.kind == "int" else value
 
@@ -73,6 +76,7 @@ class HyperParam:
 
 
 def _fmt(value: float) -> str:
+    value = float(value)  # repr of np.float64 would read "np.float64(0.0)"
     return repr(value) if math.isfinite(value) else str(value)
 
 
@@ -88,6 +92,10 @@ class Optimizer:
     summary: ClassVar[str]
     reference: ClassVar[str] = ""
     hyperparams: ClassVar[tuple[HyperParam, ...]]
+    #: State fields (each ``[B, D]``) worth plotting over time, most telling first.
+    plot_state: ClassVar[tuple[str, ...]] = ()
+    #: One line per state field: what it holds (for plot labels and explanations).
+    state_meanings: ClassVar[Mapping[str, str]] = {}
 
     # -- schema ---------------------------------------------------------------------------
     def defaults(self) -> dict[str, float | bool]:
@@ -127,6 +135,24 @@ class Optimizer:
         """Rules linking several hyperparameters (e.g. nesterov needs momentum > 0)."""
 
     # -- the algorithm ----------------------------------------------------------------------
+    #: False: ``update`` takes one gradient per step. True: the optimizer evaluates the
+    #: function itself (a line search) through ``step``; the engine counts its evaluations.
+    evaluates: ClassVar[bool] = False
+
+    def step(
+        self,
+        evaluate: Any,
+        state: NamedTuple,
+        params: np.ndarray,
+        loss: np.ndarray,
+        grad: np.ndarray,
+        hp: HParams,
+    ) -> tuple[np.ndarray, NamedTuple, np.ndarray]:
+        """For ``evaluates`` optimizers: one iteration using ``evaluate(x [B, D]) -> (f [B],
+        g [B, D])`` as often as it needs; returns (new params, new state, evaluations used [B]).
+        """
+        raise NotImplementedError
+
     def init(self, params: np.ndarray, hp: HParams) -> NamedTuple:
         raise NotImplementedError
 

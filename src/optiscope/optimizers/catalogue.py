@@ -1,0 +1,20 @@
+"""The registered optimizers, in the order ``optiscope optimizers`` lists them."""
+
+from optiscope.optimizers.adadelta import Adadelta
+from optiscope.optimizers.adagrad import Adagrad
+from optiscope.optimizers.adam import Adam, AdamW
+from optiscope.optimizers.registry import register
+from optiscope.optimizers.rmsprop import RMSprop
+from optiscope.optimizers.sgd import SGD, Momentum, Nesterov
+
+for _optimizer in (
+    SGD(),
+    Momentum(),
+    Nesterov(),
+    RMSprop(),
+    Adam(),
+    AdamW(),
+    Adagrad(),
+    Adadelta(),
+):
+    register(_optimizer)
