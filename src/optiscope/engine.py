@@ -49,9 +49,13 @@ class Trajectories:
     grad_norms: np.ndarray
     evaluations: np.ndarray
     diverged_at: np.ndarray
-    converged_at: np.ndarray
+    converged_at: np.ndarray | None = None  # None: never (filled with -1)
     states: dict[str, np.ndarray] | None = field(default=None)
     learning_rates: np.ndarray | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.converged_at is None:
+            object.__setattr__(self, "converged_at", np.full(self.batch, -1, dtype=np.int64))
 
     @property
     def steps(self) -> int:
