@@ -1,10 +1,29 @@
-"""Metrics: pure functions of a Trajectories object, one value per trajectory (``[B]``).
+"""Metrics: pure functions of a Trajectories object, one value per trajectory.
 
-Each function states its exact definition. NaN means "not defined here" (for example a gap
-when the function's minimum is unknown); -1 in an integer metric means "never".
+Every function takes a :class:`~optiscope.engine.Trajectories` (S steps, B rows, D coordinates)
+and returns ``[B]`` (or ``[B, D]`` per coordinate / per eigen-direction) arrays, vectorized over
+the batch; each docstring states the exact definition. In float arrays NaN means "not defined
+here" (a gap when f_min is unknown, a zigzag fraction with no moves to compare); in integer
+arrays -1 means "never" / "none". :func:`summary` turns them into JSON-ready dicts (None for
+undefined, never NaN).
+
+Conventions shared by several metrics:
+
+- **frozen rows**: a row that diverged at step ``d`` is frozen at its last good point
+  ``x_{d-1}`` from step ``d`` on. The frozen copies add zero-length steps and a flat tail,
+  which no metric counts as movement (zigzag, path length) or as decay (rate); a diverged row
+  has no cycle.
+- **target** ``x*``: the known minimizer nearest to the row's final point (its last good point).
+  ``distance_final``, ``rate``, ``overshoot`` and the eigen-directions all use it.
+- **eigen-directions**: the unit eigenvectors of the Hessian at ``x*`` (constant for quadratics,
+  the local quadratic model otherwise), ordered by ascending eigenvalue (flat first, steep last),
+  each signed so that its largest-magnitude component is positive. Undefined (NaN / None) when
+  the function has no known minimizer or no Hessian, or the Hessian at ``x*`` is not finite.
 """
 
 from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -12,9 +31,22 @@ from optiscope.engine import Trajectories
 
 DEFAULT_TOL = 1e-6
 
+STEP_NOISE = 1e-12  # zigzag: a move smaller than this x the largest step is "no move"
+START_NOISE = 1e-9  # overshoot: a start offset below this x the start distance is "no offset"
+RATE_FLOOR = 1e-12  # rate: distances below this x (largest distance + |x*|) are at rounding level
+RATE_PLATEAU = 0.01  # rate: the decay ends once log E is within this fraction of its total drop
+RATE_TRANSIENT = 0.25  # rate: the first quarter of the decaying steps is the initial transient
+RATE_MIN_POINTS = 4  # rate: fewer points in the fit window -> undefined
+CYCLE_MAX_PERIOD = 8
+CYCLE_TOL = 1e-9  # cycle: absolute repeat tolerance, times (1 + the window's largest |coordinate|)
+CYCLE_REL_TOL = 1e-6  # cycle: the repeat error must also be below this x the amplitude
+
+
+# --- basic metrics ------------------------------------------------------------------------
+
 
 def loss_final(traj: Trajectories) -> np.ndarray:
-    """f at the last recorded point (for a diverged row: its last good point)."""
+    """f at the last recorded point (for a diverged row: its last good point). ``[B]``."""
     return traj.losses[-1].copy()
 
 
@@ -27,14 +59,14 @@ def gap(traj: Trajectories) -> np.ndarray:
 
 
 def gap_final(traj: Trajectories) -> np.ndarray:
-    """``loss_final - f_min``; NaN where f_min is unknown."""
+    """``loss_final - f_min``; NaN where f_min is unknown. ``[B]``."""
     return gap(traj)[-1]
 
 
 def distance_final(traj: Trajectories) -> np.ndarray:
     """Euclidean distance from the last point to the nearest known minimizer; NaN if none known."""
-    minimizers = np.asarray(traj.objective.minimizers, dtype=np.float64)
-    if minimizers.size == 0:
+    minimizers = _minimizers(traj)
+    if minimizers is None:
         return np.full(traj.batch, np.nan)
     diff = traj.positions[-1][:, None, :] - minimizers[None, :, :]  # [B, M, D]
     return np.sqrt(np.sum(diff * diff, axis=2)).min(axis=1)
@@ -43,7 +75,9 @@ def distance_final(traj: Trajectories) -> np.ndarray:
 def steps_to_tol(traj: Trajectories, tol: float = DEFAULT_TOL) -> np.ndarray:
     """The first step k after which the gap stays <= ``tol`` for every later recorded step.
 
-    -1 when that never happens within the run (or when the row diverged, or f_min is unknown).
+    A gap that dips below ``tol`` and rises again does not count until it stays below. ``[B]``
+    int; -1 when that never happens within the run (or when the row diverged, or f_min is
+    unknown).
     """
     g = gap(traj)  # [S+1, B]
     within = g <= tol  # NaN compares False
@@ -54,23 +88,393 @@ def steps_to_tol(traj: Trajectories, tol: float = DEFAULT_TOL) -> np.ndarray:
     return np.where(reached, first, -1)
 
 
-def summary(traj: Trajectories, tol: float = DEFAULT_TOL) -> list[dict[str, float | int | None]]:
-    """The basic metrics of every row as plain JSON-ready dicts (None for undefined)."""
-    columns = {
+def evaluations(traj: Trajectories) -> np.ndarray:
+    """Gradient evaluations consumed by the whole run (the final count), ``[B]`` int."""
+    return traj.evaluations[-1].astype(np.int64)
+
+
+def path_length(traj: Trajectories) -> np.ndarray:
+    """``sum_k ||x_k - x_{k-1}||`` over all steps (Euclidean), ``[B]``; 0 for a path that never moves."""
+    return _sum_steps(_step_norms(traj))
+
+
+def efficiency(traj: Trajectories) -> np.ndarray:
+    """``||x_S - x_0|| / path_length``: 1 for a straight path, smaller the more it wanders.
+
+    ``[B]``; NaN when the path length is 0. For a diverged row ``x_S`` is its last good point.
+    """
+    length = path_length(traj)
+    chord = np.linalg.norm(traj.positions[-1] - traj.positions[0], axis=1)
+    return _safe_divide(chord, length, length > 0)
+
+
+# --- target and eigen-directions ----------------------------------------------------------
+
+
+def target(traj: Trajectories) -> np.ndarray | None:
+    """The known minimizer nearest each row's final point, ``[B, D]``; None if none is known."""
+    minimizers = _minimizers(traj)
+    if minimizers is None:
+        return None
+    diff = traj.positions[-1][:, None, :] - minimizers[None, :, :]  # [B, M, D]
+    nearest = np.argmin(np.sum(diff * diff, axis=2), axis=1)  # [B]
+    return minimizers[nearest]
+
+
+class EigenDirections(NamedTuple):
+    """The Hessian's eigen-decomposition at each row's target ``x*``."""
+
+    values: np.ndarray  # [B, D] ascending; NaN where undefined
+    vectors: np.ndarray  # [B, D, D]; column i is direction i; NaN where undefined
+    defined: np.ndarray  # [B] bool
+
+
+def eigen_directions(traj: Trajectories) -> EigenDirections | None:
+    """Eigenvalues (ascending) and unit eigenvectors of the Hessian at each row's target ``x*``.
+
+    Each eigenvector is signed so that its largest-magnitude component is positive (the first
+    such component on ties). None when the function has no known minimizer or no Hessian; a
+    row whose Hessian at ``x*`` is not finite is marked undefined (NaN).
+    """
+    x_star = target(traj)
+    if x_star is None or traj.objective.hessian_fn is None:
+        return None
+    with np.errstate(all="ignore"):  # a Hessian may be singular at x* (e.g. Ackley's kink)
+        hess = np.asarray(traj.objective.hessian(x_star), dtype=np.float64)  # [B, D, D]
+    defined = np.isfinite(hess).all(axis=(1, 2))
+    dim = traj.objective.dim
+    safe = np.where(defined[:, None, None], hess, np.eye(dim))
+    safe = 0.5 * (safe + np.swapaxes(safe, 1, 2))
+    values, vectors = np.linalg.eigh(safe)  # ascending eigenvalues, vectors in columns
+    lead = np.argmax(np.abs(vectors), axis=1)  # [B, D]: row index of each column's largest entry
+    sign = np.sign(np.take_along_axis(vectors, lead[:, None, :], axis=1))  # [B, 1, D]
+    vectors = vectors * np.where(sign == 0, 1.0, sign)
+    values = np.where(defined[:, None], values, np.nan)
+    vectors = np.where(defined[:, None, None], vectors, np.nan)
+    return EigenDirections(values, vectors, defined)
+
+
+# --- zigzag -------------------------------------------------------------------------------
+
+
+def zigzag_per_coordinate(traj: Trajectories) -> np.ndarray:
+    """Fraction of consecutive moves that reverse direction, per coordinate, ``[B, D]``.
+
+    With ``d_k = x_k - x_{k-1}`` (k = 1..S) and its component ``d_k[i]``: a move counts when
+    ``|d_k[i]| > 1e-12 * max_j ||d_j||`` (the row's largest step), so rounding noise and the
+    exact zeros of a converged or frozen tail do not. Over the pairs of consecutive steps
+    ``(k, k+1)`` that both count, the zigzag is the fraction with ``sign(d_{k+1}[i]) !=
+    sign(d_k[i])``: 0 for a path that keeps its direction, 1 for one that reverses every step.
+    NaN when no pair counts.
+    """
+    return _flip_fraction(traj, _displacements(traj))
+
+
+def zigzag_per_direction(traj: Trajectories) -> np.ndarray:
+    """:func:`zigzag_per_coordinate` along the Hessian's eigen-directions, ``[B, D]``.
+
+    The displacements are projected on the eigenvectors at ``x*`` (ascending eigenvalue: flat
+    direction first). All NaN where the eigen-directions are undefined (see the module notes).
+    """
+    eig = eigen_directions(traj)
+    if eig is None:
+        return np.full((traj.batch, traj.objective.dim), np.nan)
+    projected = np.einsum("sbd,bde->sbe", _displacements(traj), np.nan_to_num(eig.vectors))
+    return np.where(eig.defined[:, None], _flip_fraction(traj, projected), np.nan)
+
+
+def zigzag(traj: Trajectories) -> np.ndarray:
+    """One zigzag number per row, ``[B]``: the largest of :func:`zigzag_per_direction`.
+
+    Where the eigen-directions are undefined, the largest of :func:`zigzag_per_coordinate`
+    instead. Undefined entries are skipped; NaN when all are.
+    """
+    per_direction = zigzag_per_direction(traj)
+    has_direction = ~np.isnan(per_direction).all(axis=1, keepdims=True)
+    chosen = np.where(has_direction, per_direction, zigzag_per_coordinate(traj))
+    return _nan_max(chosen)
+
+
+# --- overshoot ----------------------------------------------------------------------------
+
+
+def overshoot_per_direction(traj: Trajectories) -> np.ndarray:
+    """How far the path passes beyond ``x*`` along each eigen-direction, ``[B, D]``.
+
+    With ``c_k[i] = e_i . (x_k - x*)`` the offset along eigenvector ``e_i``:
+    ``overshoot[i] = max_k max(0, -sign(c_0[i]) * c_k[i]) / |c_0[i]|``, the largest excursion to
+    the side opposite the start, relative to the starting offset along that direction. 0 when
+    the path never crosses; NaN when ``|c_0[i]| <= 1e-9 * ||x_0 - x*||`` (no start offset along
+    it) or the eigen-directions are undefined.
+    """
+    eig = eigen_directions(traj)
+    if eig is None:
+        return np.full((traj.batch, traj.objective.dim), np.nan)
+    x_star = target(traj)
+    rel = traj.positions - x_star[None]  # [S+1, B, D]
+    c = np.einsum("sbd,bde->sbe", rel, np.nan_to_num(eig.vectors))  # [S+1, B, D]
+    c0 = c[0]  # [B, D]
+    start = np.linalg.norm(rel[0], axis=1)[:, None]  # [B, 1]
+    defined = (np.abs(c0) > START_NOISE * start) & eig.defined[:, None]
+    excursion = np.maximum(0.0, -np.sign(c0)[None] * c).max(axis=0)  # [B, D]
+    return _safe_divide(excursion, np.abs(c0), defined)
+
+
+def overshoot(traj: Trajectories) -> np.ndarray:
+    """The largest of :func:`overshoot_per_direction`, ``[B]``; NaN when all are undefined."""
+    return _nan_max(overshoot_per_direction(traj))
+
+
+# --- rate ---------------------------------------------------------------------------------
+
+
+class RateFit(NamedTuple):
+    """The empirical linear convergence rate and the steps it was fitted on."""
+
+    rate: np.ndarray  # [B] exp(slope) per step; NaN where undefined
+    fit_start: np.ndarray  # [B] int, first step of the fit; -1 where undefined
+    fit_end: np.ndarray  # [B] int, last step of the fit (inclusive); -1 where undefined
+
+
+def rate_fit(traj: Trajectories) -> RateFit:
+    """Empirical linear convergence rate: a geometric (log-linear) fit of the distance.
+
+    Definition, per row:
+
+    1. ``r_k = ||x_k - x*||`` (``x*`` the target; where no minimizer is known, the gradient
+       norm instead) and its upper envelope ``E_k = max_{j >= k} r_j`` (non-increasing; an
+       oscillating decay is followed through its peaks, and exact or near zeros of ``r`` at
+       crossings do not break the fit).
+    2. Floor: only steps with ``E_k > 1e-12 * (E_0 + ||x*||)`` (gradient mode: ``1e-12 * E_0``)
+       are used; below it the distance is at rounding level. ``K`` is the last such step.
+    3. Decaying steps: from the last step where ``E`` still equals its maximum ``E_0`` (the
+       start, unless the path first moved away) to ``k1``, the first step at which
+       ``log E_k - log E_K <= 0.01 * (log E_0 - log E_K)`` (a plateau at the end, e.g. a
+       limit cycle or a stall away from ``x*``, is cut off).
+    4. Transient: the first quarter of those decaying steps is skipped; the fit runs from
+       ``k0 = start + floor((k1 - start) / 4)`` to ``k1``.
+    5. Least squares of ``log E_k`` against ``k`` on ``[k0, k1]``; ``rate = exp(slope)``.
+
+    Undefined (NaN, range -1) with fewer than 4 points in the fit or no decay. A geometric
+    sequence gives its ratio exactly; for GD and heavy ball on quadratics (including the
+    oscillating, complex-root regime, where the envelope's steps average out over many
+    periods) it matches the asymptotic rate to about 1-2% once the fit spans a few dozen steps.
+    Near-critically-damped heavy ball (double roots, distance ~ k s^k) converges to ``s``
+    only slowly in k.
+    """
+    x_star = target(traj)
+    if x_star is None:
+        r = traj.grad_norms.astype(np.float64)  # [S+1, B]
+        scale = np.zeros(traj.batch)
+    else:
+        r = np.linalg.norm(traj.positions - x_star[None], axis=2)  # [S+1, B]
+        scale = np.linalg.norm(x_star, axis=1)
+    r = np.where(np.isfinite(r), r, 0.0)
+    envelope = np.flip(np.maximum.accumulate(np.flip(r, axis=0), axis=0), axis=0)  # [S+1, B]
+    floor = RATE_FLOOR * (envelope[0] + scale)  # [B]
+    above = envelope > floor[None]  # a prefix of the steps, since E is non-increasing
+    last = above.sum(axis=0) - 1  # [B] K; -1 when no step is above the floor
+    peak = (envelope == envelope[0][None]).sum(axis=0) - 1  # [B] last step at the maximum
+    log_e = np.log(np.where(above, envelope, 1.0))  # [S+1, B]
+    log_end = np.take_along_axis(log_e, np.maximum(last, 0)[None], axis=0)[0]  # [B]
+    drop = log_e[0] - log_end
+    k1 = (above & (log_e - log_end[None] > RATE_PLATEAU * drop[None])).sum(axis=0)  # [B]
+    k0 = peak + np.floor(RATE_TRANSIENT * np.maximum(k1 - peak, 0)).astype(np.int64)
+    steps = np.arange(traj.steps + 1)[:, None]  # [S+1, 1]
+    window = (steps >= k0[None]) & (steps <= k1[None]) & above  # [S+1, B]
+    n = window.sum(axis=0)
+    ok = (n >= RATE_MIN_POINTS) & (last >= 0) & (drop > 0)
+    n_safe = np.maximum(n, 1)
+    k_mean = _sum_steps(np.where(window, steps, 0.0)) / n_safe
+    y_mean = _sum_steps(np.where(window, log_e, 0.0)) / n_safe
+    dk = np.where(window, steps - k_mean[None], 0.0)
+    sxx = _sum_steps(dk * dk)
+    sxy = _sum_steps(dk * np.where(window, log_e - y_mean[None], 0.0))
+    ok &= sxx > 0
+    slope = _safe_divide(sxy, sxx, ok)
+    ok &= slope < 0
+    rate = np.where(ok, np.exp(np.where(ok, slope, 0.0)), np.nan)
+    return RateFit(rate, np.where(ok, k0, -1), np.where(ok, k1, -1))
+
+
+def rate(traj: Trajectories) -> np.ndarray:
+    """The rate of :func:`rate_fit` alone, ``[B]`` (NaN where undefined)."""
+    return rate_fit(traj).rate
+
+
+# --- cycle --------------------------------------------------------------------------------
+
+
+class Cycle(NamedTuple):
+    """Limit-cycle detection over the last quarter of the run."""
+
+    period: np.ndarray  # [B] int: 0 none, 1 stationary (converged, not a cycle), 2..8 a cycle
+    amplitude: np.ndarray  # [B] largest per-coordinate amplitude; NaN unless period >= 2
+    amplitude_per_coordinate: np.ndarray  # [B, D]; NaN unless period >= 2
+
+
+def cycle(traj: Trajectories) -> Cycle:
+    """Detect a limit cycle: the end of the path repeating with a period ``p <= 8``.
+
+    Window: the last quarter of the run, ``W = S // 4`` steps (positions ``x_{S-W} .. x_S``);
+    a period ``p`` is tested only when the window holds two periods (``2 p <= W``), so p = 8
+    needs ``S >= 64``. With ``err_p = max ||x_k - x_{k-p}||_inf`` over the pairs inside the
+    window and ``tol = 1e-9 * (1 + max |coordinate| in the window)``:
+
+    - period 1 (stationary: converged or stopped, *not* a cycle) when ``err_1 <= tol``;
+    - otherwise the smallest ``p`` in 2..8 with ``err_p <= tol``, ``err_p <= 1e-6 * amplitude``
+      and ``amplitude > tol`` (the relative test keeps a slowly decaying zigzag from passing
+      as a cycle once it gets small);
+    - 0 (none) otherwise, and for diverged rows.
+
+    The amplitude is half the peak-to-peak range of each coordinate over the last period
+    (``x_{S-p+1} .. x_S``), and its maximum over coordinates.
+    """
+    batch, dim, steps = traj.batch, traj.objective.dim, traj.steps
+    window = steps // 4
+    period = np.zeros(batch, dtype=np.int64)
+    amp_coord = np.full((batch, dim), np.nan)
+    if window >= 2:
+        xs = traj.positions[steps - window :]  # [W+1, B, D]
+        tol = CYCLE_TOL * (1.0 + np.abs(xs).max(axis=(0, 2)))  # [B]
+        alive = traj.diverged_at < 0
+        err1 = np.abs(xs[1:] - xs[:-1]).max(axis=(0, 2))
+        stationary = alive & (err1 <= tol)
+        period[stationary] = 1
+        for p in range(2, min(CYCLE_MAX_PERIOD, window // 2) + 1):
+            err = np.abs(xs[p:] - xs[:-p]).max(axis=(0, 2))  # [B]
+            last = xs[-p:]  # [p, B, D]
+            amp = 0.5 * (last.max(axis=0) - last.min(axis=0))  # [B, D]
+            amp_max = amp.max(axis=1)
+            found = (
+                alive
+                & (period == 0)
+                & (err <= tol)
+                & (err <= CYCLE_REL_TOL * amp_max)
+                & (amp_max > tol)
+            )
+            period[found] = p
+            amp_coord[found] = amp[found]
+    return Cycle(period, amp_coord.max(axis=1), amp_coord)
+
+
+# --- all together -------------------------------------------------------------------------
+
+
+def columns(traj: Trajectories, tol: float = DEFAULT_TOL) -> dict[str, np.ndarray]:
+    """Every metric as one array per name: ``[B]`` (or ``[B, D]`` for the per-* lists).
+
+    Undefined values are NaN (float) or -1 (int); the tidy-table form of :func:`summary`.
+    """
+    fit = rate_fit(traj)
+    cyc = cycle(traj)
+    return {
         "loss_final": loss_final(traj),
         "gap_final": gap_final(traj),
         "distance_final": distance_final(traj),
         "steps_to_tol": steps_to_tol(traj, tol),
-        "diverged_at": traj.diverged_at,
+        "diverged_at": np.asarray(traj.diverged_at, dtype=np.int64),
+        "zigzag": zigzag(traj),
+        "zigzag_per_coordinate": zigzag_per_coordinate(traj),
+        "zigzag_per_direction": zigzag_per_direction(traj),
+        "overshoot": overshoot(traj),
+        "overshoot_per_direction": overshoot_per_direction(traj),
+        "rate": fit.rate,
+        "rate_fit_start": fit.fit_start,
+        "rate_fit_end": fit.fit_end,
+        "cycle_period": np.where(cyc.period >= 2, cyc.period, -1),
+        "cycle_amplitude": cyc.amplitude,
+        "path_length": path_length(traj),
+        "efficiency": efficiency(traj),
+        "evaluations": evaluations(traj),
     }
+
+
+def summary(traj: Trajectories, tol: float = DEFAULT_TOL) -> list[dict[str, Any]]:
+    """Every metric of every row as a plain JSON-ready dict (None for undefined, never NaN).
+
+    Keys: loss_final, gap_final, distance_final, steps_to_tol, diverged_at, zigzag,
+    zigzag_per_coordinate (list), zigzag_per_direction (list, or None without eigen-directions),
+    overshoot, overshoot_per_direction (list or None), rate, rate_fit_range ([start, end] or
+    None), cycle_period (2..8 or None; a stationary end is not a cycle), cycle_amplitude,
+    path_length, efficiency, evaluations.
+    """
+    cols = columns(traj, tol)
+    eig = eigen_directions(traj)
+    defined = np.zeros(traj.batch, dtype=bool) if eig is None else eig.defined
     rows = []
     for b in range(traj.batch):
-        row: dict[str, float | int | None] = {}
-        for name, values in columns.items():
-            v = values[b]
-            if np.issubdtype(np.asarray(values).dtype, np.integer):
-                row[name] = None if v < 0 else int(v)
+        row: dict[str, Any] = {}
+        for name, values in cols.items():
+            if name in ("rate_fit_start", "rate_fit_end"):
+                continue
+            if name in ("zigzag_per_direction", "overshoot_per_direction") and not defined[b]:
+                row[name] = None
+            elif np.ndim(values) == 2:
+                row[name] = [_json(v) for v in values[b]]
             else:
-                row[name] = float(v) if np.isfinite(v) else None
+                row[name] = _json(values[b])
+            if name == "rate":
+                start, end = cols["rate_fit_start"][b], cols["rate_fit_end"][b]
+                row["rate_fit_range"] = None if start < 0 else [int(start), int(end)]
         rows.append(row)
     return rows
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _json(v: Any) -> float | int | None:
+    if np.issubdtype(np.asarray(v).dtype, np.integer):
+        return None if v < 0 else int(v)
+    return float(v) if np.isfinite(v) else None
+
+
+def _minimizers(traj: Trajectories) -> np.ndarray | None:
+    minimizers = np.asarray(traj.objective.minimizers, dtype=np.float64)
+    if minimizers.size == 0:
+        return None
+    return minimizers.reshape(-1, traj.objective.dim)
+
+
+def _displacements(traj: Trajectories) -> np.ndarray:
+    return np.diff(traj.positions, axis=0)  # [S, B, D]
+
+
+def _step_norms(traj: Trajectories) -> np.ndarray:
+    return np.linalg.norm(_displacements(traj), axis=2)  # [S, B]
+
+
+def _flip_fraction(traj: Trajectories, moves: np.ndarray) -> np.ndarray:
+    """Fraction of consecutive counted moves with opposite signs, per component; ``[B, D]``."""
+    if moves.shape[0] < 2:
+        return np.full(moves.shape[1:], np.nan)
+    noise = STEP_NOISE * _step_norms(traj).max(axis=0)  # [B]
+    counted = np.abs(moves) > noise[None, :, None]  # [S, B, D]
+    pairs = counted[1:] & counted[:-1]
+    flips = pairs & (np.sign(moves[1:]) != np.sign(moves[:-1]))
+    n = pairs.sum(axis=0)
+    return _safe_divide(flips.sum(axis=0).astype(np.float64), n.astype(np.float64), n > 0)
+
+
+def _sum_steps(values: np.ndarray) -> np.ndarray:
+    """Sum over the step axis (axis 0) in an order independent of the batch size.
+
+    NumPy sums a contiguous axis pairwise but a strided one sequentially; summing each row's
+    steps contiguously makes a row's metrics bit-identical batched or alone.
+    """
+    return np.ascontiguousarray(np.moveaxis(values, 0, -1)).sum(axis=-1)
+
+
+def _safe_divide(num: np.ndarray, den: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``num / den`` where ``where``, NaN elsewhere, without warnings."""
+    out = np.full(np.broadcast(num, den, where).shape, np.nan)
+    np.divide(num, den, out=out, where=where)
+    return out
+
+
+def _nan_max(values: np.ndarray) -> np.ndarray:
+    """Max over the last axis skipping NaN; NaN where all are NaN (no warning)."""
+    nan = np.isnan(values)
+    best = np.where(nan, -np.inf, values).max(axis=-1)
+    return np.where(nan.all(axis=-1), np.nan, best)
