@@ -21,8 +21,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-runtime
 
 demo: $(VENV)/.installed-runtime
-	$(BIN)/optiscope compare aniso sgd:lr=0.1 momentum:lr=0.1,momentum=0.9 \
-		rmsprop:lr=0.1,alpha=0.9,eps=1e-10 --steps 50 --start 1,1 --out $(OUT)
+	$(BIN)/optiscope seed --out $(OUT)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks

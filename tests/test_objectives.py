@@ -11,10 +11,13 @@ from hypothesis import strategies as st
 
 from optiscope.errors import OptiscopeError
 from optiscope.objectives import catalogue  # noqa: F401  (importing registers the catalogue)
+from optiscope.objectives.data import DATA_FOR
 from optiscope.objectives.quadratic import quadratic
 from optiscope.objectives.registry import FUNCTIONS, get_objective
 
-NAMES = list(FUNCTIONS)
+# The 2-D test functions; the data objectives (linreg, logreg) are checked in
+# test_data_objectives.py.
+NAMES = [name for name in FUNCTIONS if name not in DATA_FOR]
 SPECS = NAMES + [
     "quadratic:kappa=50,angle=30",
     "quadratic:kappa=1,angle=-75,scale=3",

@@ -23,6 +23,7 @@ from optiscope.experiments import RunResult, report, run_specs, settings_text
 from optiscope.objectives import FUNCTIONS, Objective, get_objective
 from optiscope.optimizers import OPTIMIZERS
 from optiscope.specs import parse_point
+from optiscope.stochastic import parse_batch_size
 
 app = typer.Typer(
     name="optiscope",
@@ -38,8 +39,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 120)  # files and pipes get wide tables
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
 StepsOpt = Annotated[
     int, typer.Option("--steps", "-n", help="Number of optimizer steps (1 to 100000).")
@@ -58,6 +59,22 @@ TolOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 PathOpt = Annotated[
     bool, typer.Option("--path", help="With --json: include every run's path [[w1, w2], ...].")
+]
+NoiseOpt = Annotated[
+    float,
+    typer.Option(
+        "--noise", help="Std of Gaussian noise added to every gradient (0: exact gradients)."
+    ),
+]
+BatchOpt = Annotated[
+    str,
+    typer.Option(
+        "--batch-size",
+        help="Data objectives: examples per gradient; full = GD, 1 = SGD, between = mini-batch.",
+    ),
+]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", help="Seed of the noise and the shuffles (same seed, same run).")
 ]
 
 
@@ -78,6 +95,18 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def _evaluation_cells(row: dict[str, Any]) -> tuple[str, str, str]:
+    """Evaluations to the gap tolerance, in all, and how the run stopped (if it did)."""
+    to_tol, total = row.get("evaluations_to_tol"), row.get("evaluations")
+    if row.get("diverged_at") is not None:
+        stopped = f"diverged at step {row['diverged_at']}"
+    elif row.get("converged_at") is not None:
+        stopped = f"converged at step {row['converged_at']}"
+    else:
+        stopped = "-"
+    return _fmt(to_tol), _fmt(total), stopped
+
+
 def results_table(rows: list[dict[str, Any]], tol: float) -> Table:
     """Terminal table: one row per run with the basic metrics."""
     table = Table(show_lines=False)
@@ -87,7 +116,9 @@ def results_table(rows: list[dict[str, Any]], tol: float) -> Table:
         "final loss",
         "distance to min",
         f"steps to gap {tol:g}",
-        "diverged at",
+        "evals to gap",
+        "evals",
+        "stopped",
     ):
         table.add_column(column, justify="left" if column in ("optimizer", "settings") else "right")
     for row in rows:
@@ -98,7 +129,7 @@ def results_table(rows: list[dict[str, Any]], tol: float) -> Table:
             _fmt(m["loss_final"]),
             _fmt(m["distance_final"]),
             "not reached" if m["steps_to_tol"] is None else str(m["steps_to_tol"]),
-            "-" if m["diverged_at"] is None else f"step {m['diverged_at']}",
+            *_evaluation_cells(row),
         )
     return table
 
@@ -111,7 +142,9 @@ def markdown_table(rows: list[dict[str, Any]], tol: float) -> str:
         "final loss",
         "distance to min",
         f"steps to gap {tol:g}",
-        "diverged at",
+        "evals to gap",
+        "evals",
+        "stopped",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
@@ -122,24 +155,34 @@ def markdown_table(rows: list[dict[str, Any]], tol: float) -> str:
             _fmt(m["loss_final"]),
             _fmt(m["distance_final"]),
             "not reached" if m["steps_to_tol"] is None else str(m["steps_to_tol"]),
-            "-" if m["diverged_at"] is None else f"step {m['diverged_at']}",
+            *_evaluation_cells(row),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _execute(
-    function: str, optspecs: list[str], steps: int, start: str | None, tol: float, with_path: bool
+    function: str,
+    optspecs: list[str],
+    steps: int,
+    start: str | None,
+    tol: float,
+    with_path: bool,
+    noise: float = 0.0,
+    batch_size: str = "full",
+    seed: int = 0,
 ) -> tuple[Objective, list[RunResult], dict[str, Any]]:
     _check_tol(tol)
     objective = get_objective(function)
-    if objective.dim != 2 and start is not None:
-        raise OptiscopeError(f"--start needs {objective.dim} coordinates for {objective.name}")
     point = _start(objective, start)
-    results = run_specs(objective, optspecs, steps=steps, start=point)
+    results = run_specs(
+        objective, optspecs, steps=steps, start=point, noise=noise, batch_size=batch_size, seed=seed
+    )
     data = report(objective, results, steps, point, tol, with_path)
+    size = parse_batch_size(batch_size)
+    data.update(noise=float(noise), batch_size="full" if size is None else size, seed=seed)
     for record, result in zip(data["runs"], results, strict=True):
-        record["settings"] = settings_text(result.optimizer, result.settings)
+        record["settings"] = settings_text(result.optimizer, result.settings, result.spec)
     return objective, results, data
 
 
@@ -153,6 +196,21 @@ def _print_header(objective: Objective, data: dict[str, Any]) -> None:
         f"[bold]{objective.name}[/bold]  f = {objective.formula}   start ({start}), "
         f"{data['steps']} steps"
     )
+    if data.get("noise") or data.get("batch_size", "full") != "full":
+        out.print(f"gradients: {_stochastic_text(objective, data)}", highlight=False)
+
+
+def _stochastic_text(objective: Objective, data: dict[str, Any]) -> str:
+    """``"mini-batch SGD, 32 of 442 examples per step, seed 0"``: what the optimizer saw."""
+    parts = []
+    size = data.get("batch_size", "full")
+    if size != "full":
+        n = getattr(objective, "examples", "?")
+        kind = "SGD" if size == 1 else ("GD (shuffled)" if size == n else "mini-batch SGD")
+        parts.append(f"{kind}, {size} of {n} examples per step")
+    if data.get("noise"):
+        parts.append(f"Gaussian noise sigma {data['noise']:g}")
+    return ", ".join(parts) + f", seed {data.get('seed', 0)}"
 
 
 @app.command("run")
@@ -167,11 +225,16 @@ def run_command(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write the figure (contour, 3-D, loss) here.")
     ] = None,
+    noise: NoiseOpt = 0.0,
+    batch_size: BatchOpt = "full",
+    seed: SeedOpt = 0,
 ) -> None:
     """Run one optimizer on one function and report where it ended."""
-    objective, results, data = _execute(function, [optspec], steps, start, tol, with_path)
+    objective, results, data = _execute(
+        function, [optspec], steps, start, tol, with_path, noise, batch_size, seed
+    )
     if plot is not None:
-        _write_figure(objective, results, plot)
+        _write_figure(objective, results, plot, data)
     if as_json:
         _print_json(data)
         return
@@ -194,6 +257,9 @@ def compare_command(
     ] = Path("out"),
     as_json: JsonOpt = False,
     with_path: PathOpt = False,
+    noise: NoiseOpt = 0.0,
+    batch_size: BatchOpt = "full",
+    seed: SeedOpt = 0,
 ) -> None:
     """Run several optimizers from the same start; write a figure and a table.
 
@@ -201,8 +267,10 @@ def compare_command(
       optiscope compare aniso sgd:lr=0.1 momentum:lr=0.1,momentum=0.9
       rmsprop:lr=0.1,alpha=0.9,eps=1e-10 --steps 50 --start 1,1
     """
-    objective, results, data = _execute(function, optspecs, steps, start, tol, with_path)
-    figure = _write_figure(objective, results, out_dir / "compare.png")
+    objective, results, data = _execute(
+        function, optspecs, steps, start, tol, with_path, noise, batch_size, seed
+    )
+    figure = _write_figure(objective, results, out_dir / "compare.png", data)
     (out_dir / "table.md").write_text(markdown_table(data["runs"], tol))
     (out_dir / "runs.json").write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
     if as_json:
@@ -213,16 +281,20 @@ def compare_command(
     out.print(f"wrote {figure}, {out_dir / 'table.md'}, {out_dir / 'runs.json'}")
 
 
-def _write_figure(objective: Objective, results: list[RunResult], path: Path) -> Path:
-    from optiscope.plots import comparison_figure, save_figure
+def _write_figure(
+    objective: Objective, results: list[RunResult], path: Path, data: dict[str, Any] | None = None
+) -> Path:
+    """Contour, surface and loss for a 2-D objective; loss curves only for more parameters."""
+    from optiscope.plots import comparison_figure, loss_figure, save_figure
 
-    if objective.dim != 2:
-        raise OptiscopeError(f"figures need a 2-D function; {objective.name} has {objective.dim}")
+    stochastic = data is not None and (data.get("noise") or data.get("batch_size") != "full")
+    title = f"stochastic gradients: {_stochastic_text(objective, data)}" if stochastic else None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OptiscopeError(f"cannot create folder {path.parent}: {e.strerror}") from None
-    fig = comparison_figure([(r.label, r.trajectories, r.row) for r in results])
+    draw = comparison_figure if objective.dim == 2 else loss_figure
+    fig = draw([(r.label, r.trajectories, r.row) for r in results], title)
     try:
         return save_figure(fig, path)
     except (OSError, ValueError) as e:
@@ -240,7 +312,7 @@ def functions_command() -> None:
         if f.description:
             out.print(f"  {f.description}", markup=False, highlight=False)
         for p in entry.params:
-            out.print(f"  {p.name}={p.default:g}: {p.meaning}", markup=False, highlight=False)
+            out.print(f"  {p.name}={p.default_text}: {p.meaning}", markup=False, highlight=False)
         if f.f_min is None:
             minimum = "none (unbounded below)"
         else:
@@ -259,6 +331,17 @@ def functions_command() -> None:
     )
 
 
+STOCHASTIC_HELP = """
+GD, SGD and mini-batch SGD are one optimizer (sgd) fed different gradients:
+  GD             sgd with --batch-size full (the default): the exact gradient of the whole loss
+  SGD            sgd with --batch-size 1: the gradient of one example per step
+  mini-batch SGD sgd with --batch-size m, 1 < m < N: the average over m examples per step
+--batch-size needs a data objective (linreg, logreg: real data shipped with scikit-learn);
+examples are drawn without replacement, a fresh shuffle every epoch. On test functions
+--noise SIGMA adds N(0, SIGMA^2) noise to every gradient instead. Every optimizer (momentum,
+adam, ...) takes the same flags; --seed fixes the randomness (same seed, same numbers)."""
+
+
 @app.command("optimizers")
 def optimizers_command(
     name: Annotated[
@@ -273,25 +356,125 @@ def optimizers_command(
         out.print(f"[bold]{optimizer.name}[/bold]: {optimizer.summary}")
         out.print(type(optimizer).__doc__ or "", markup=False)
         out.print(_hyperparameter_table(optimizer))
+        out.print("Any optimizer also takes a learning-rate schedule (see `optiscope optimizers`).")
         return
     get_optimizer("sgd")  # loads the catalogue
     for optimizer in OPTIMIZERS.values():
         out.print(f"[bold]{optimizer.name}[/bold]: {optimizer.summary}")
         out.print(_hyperparameter_table(optimizer))
+    from optiscope.schedules import describe
+
+    for line in describe():
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
     out.print(
         "OPTSPEC: NAME or NAME:key=value,...  e.g. momentum:lr=0.1,momentum=0.9. "
         "Run `optiscope optimizers NAME` for the update rule."
     )
+    out.print(STOCHASTIC_HELP, markup=False, highlight=False)
 
 
 def _hyperparameter_table(optimizer) -> Table:
     table = Table(show_header=True, box=None, pad_edge=False)
     for column in ("hyperparameter", "default", "valid", "meaning"):
         table.add_column(column)
-    for h in optimizer.hyperparams:
-        default = ("true" if h.default else "false") if h.kind == "bool" else f"{h.default:g}"
-        table.add_row("  " + h.name, default, h.describe_range(), h.meaning)
+    for h in (*optimizer.hyperparams, *optimizer.options):
+        table.add_row("  " + h.name, h.default_text(), h.describe_range(), h.meaning)
     return table
+
+
+@app.command("theory")
+def theory_command(
+    function: Annotated[str, typer.Argument(help="Catalogue spec or formula in w1, w2.")],
+    optspecs: Annotated[
+        list[str] | None, typer.Argument(help="Optimizer specs to predict (optional).")
+    ] = None,
+    start: StartOpt = None,
+    tol: TolOpt = metrics.DEFAULT_TOL,
+    as_json: JsonOpt = False,
+) -> None:
+    """What the theory of quadratics predicts: curvatures, kappa, best settings, rates.
+
+    For a non-quadratic function the local quadratic model at the minimizer (its Hessian) is
+    used. With OPTSPECs: each setting's predicted rate, oscillation, stability and steps to tol.
+    """
+    from optiscope.theory import theory_report, theory_text
+
+    _check_tol(tol)
+    objective = get_objective(function)
+    point = _start(objective, start)
+    report_data = theory_report(objective, list(optspecs or []), start=point, tol=tol)
+    if as_json:
+        _print_json(report_data)
+        return
+    for line in theory_text(report_data):
+        out.print(line, markup=False, highlight=False)
+
+
+@app.command("explain")
+def explain_command(
+    function: Annotated[str, typer.Argument(help="Catalogue spec or formula in w1, w2.")],
+    optspecs: Annotated[list[str], typer.Argument(help="One or more optimizer specs.")],
+    steps: StepsOpt = 100,
+    start: StartOpt = None,
+    tol: TolOpt = metrics.DEFAULT_TOL,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the optimizers and say in plain words what happened and why.
+
+    Every number in the text is measured in this run or predicted by the theory of quadratics.
+    Example: optiscope explain aniso momentum:lr=0.1,momentum=0.99 --steps 50 --start 1,1
+    """
+    from optiscope.explain import explain
+
+    _check_tol(tol)
+    objective = get_objective(function)
+    point = _start(objective, start)
+    data = explain(objective, optspecs, steps=steps, start=point, tol=tol)
+    if as_json:
+        _print_json(data)
+        return
+    for run in data["runs"]:
+        out.print(f"[bold]{run['spec']}[/bold]", highlight=False)
+        for sentence in run["text"]:
+            out.print(f"  {sentence}", markup=False, highlight=False)
+    for sentence in data["best"]:
+        out.print(sentence, markup=False, highlight=False)
+
+
+@app.command("seed")
+def seed_command(
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the figures, summary.md, summary.json.")
+    ] = Path("out"),
+    tol: TolOpt = metrics.DEFAULT_TOL,
+) -> None:
+    """Reproduce every experiment of the seed study note, measured and explained.
+
+    lr 0.1, 50 steps from (1, 1): the isotropic and anisotropic bowls with SGD, momentum
+    0.1/0.9/0.99 and RMSProp 0.1/0.9/0.99, plus the theory-optimal momentum. Writes one figure
+    per experiment, summary.md (table + explanations) and summary.json (every number).
+    """
+    from optiscope.seed import run_seed
+
+    _check_tol(tol)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OptiscopeError(f"cannot create folder {out_dir}: {e.strerror}") from None
+    summary = run_seed(out_dir, tol=tol, progress=lambda msg: err.print(msg, highlight=False))
+    table = Table(title="The seed note's experiments (lr 0.1, 50 steps from (1, 1))")
+    keep = (1, 2, 3, 4, 5, 7, 8, 9)  # experiment names and diagnoses are in summary.md
+    table.add_column("function")
+    for i in keep:
+        table.add_column(summary["columns"][i], overflow="fold")
+    for row in summary["rows"]:
+        table.add_row(row[0].split("_")[0], *(row[i] for i in keep))
+    out.print(table)
+    out.print(
+        f"wrote {len(summary['experiments'])} figures, {out_dir / 'summary.md'}, "
+        f"{out_dir / 'summary.json'}",
+        highlight=False,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,6 +127,11 @@ def run(
     batch = x.shape[0]
     hp = optimizer.stack(settings)
     optimizer.validate(hp)
+    if gradient is not None and optimizer.evaluates:
+        raise OptiscopeError(
+            f"{optimizer.name} searches along lines of the exact function itself; gradient "
+            "noise and mini-batches apply to the gradient-step optimizers only"
+        )
     lr_table = learning_rates(settings, steps)  # [S, B] or None when every lr is constant
     radius = escape_radius(objective, x)
 
@@ -169,7 +174,10 @@ def run(
             f = np.where(alive, f_new, f)
             g = np.where(keep, g_new, g)
             state = type(state)(
-                *(np.where(keep, new, old) for new, old in zip(state_new, state, strict=True))
+                *(
+                    np.where(_rows(alive, new), new, old)  # fields [B], [B, D], [B, H, D] ...
+                    for new, old in zip(state_new, state, strict=True)
+                )
             )
             evaluations[k] = evaluations[k - 1] + np.where(alive, used, 0)
             done = _done(state)
@@ -213,6 +221,11 @@ def _broadcast(
     if len(settings) not in (1, batch) or x0.shape[0] not in (1, batch):
         raise OptiscopeError(f"{len(settings)} settings and {x0.shape[0]} starts do not broadcast")
     return settings * (batch // len(settings)), np.repeat(x0, batch // x0.shape[0], axis=0)
+
+
+def _rows(mask: np.ndarray, field: np.ndarray) -> np.ndarray:
+    """A ``[B]`` row mask shaped to broadcast over a state field ``[B, ...]``."""
+    return mask.reshape((-1,) + (1,) * (np.ndim(field) - 1))
 
 
 def _done(state: Any) -> np.ndarray:

@@ -8,21 +8,48 @@ from dataclasses import dataclass
 
 from optiscope.errors import OptiscopeError
 from optiscope.objectives.base import Objective
-from optiscope.specs import closest_names, parse_spec, to_float
+from optiscope.specs import closest_names, parse_spec, to_bool, to_float
 
 
 @dataclass(frozen=True)
 class Param:
-    """A numeric parameter of a catalogue function (e.g. ``kappa`` of ``quadratic``)."""
+    """A parameter of a catalogue function (e.g. ``kappa`` of ``quadratic``).
+
+    ``kind`` is ``"float"`` (the default: a finite number within ``low``/``high``), ``"bool"``
+    (true/false), ``"choice"`` (one of ``choices``) or ``"text"`` (a name the factory itself
+    checks, e.g. a data set's feature).
+    """
 
     name: str
-    default: float
+    default: float | bool | str
     meaning: str
     low: float | None = None  # inclusive lower bound, None = unbounded
     high: float | None = None  # inclusive upper bound
     low_open: bool = False  # True: value must be > low (not >=)
+    kind: str = "float"
+    choices: tuple[str, ...] = ()
 
-    def convert(self, text: str, function: str) -> float:
+    @property
+    def default_text(self) -> str:
+        """The default as a user would type it."""
+        if self.kind == "bool":
+            return "true" if self.default else "false"
+        if self.kind in ("choice", "text"):
+            return str(self.default)
+        return f"{self.default:g}"
+
+    def convert(self, text: str, function: str) -> float | bool | str:
+        if self.kind == "bool":
+            return to_bool(text, f"{function} parameter {self.name}")
+        if self.kind == "text":
+            return text.strip()
+        if self.kind == "choice":
+            if text.strip() not in self.choices:
+                raise OptiscopeError(
+                    f"invalid {function} parameter {self.name}={text}; "
+                    f"valid: {', '.join(self.choices)}"
+                )
+            return text.strip()
         value = to_float(text, f"{function} parameter {self.name}")
         if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
             op = ">" if self.low_open else ">="
@@ -108,7 +135,7 @@ def _from_registry(spec: str) -> Objective:
     name, options = parse_spec(spec, "function spec")
     entry = FUNCTIONS[name]
     known = {p.name: p for p in entry.params}
-    values: dict[str, float] = {}
+    values: dict[str, float | bool | str] = {}
     for key, text in options.items():
         if key not in known:
             valid = ", ".join(known) if known else "none"
@@ -119,4 +146,7 @@ def _from_registry(spec: str) -> Objective:
 
 def _ensure_loaded() -> None:
     # Importing the catalogue registers its functions (kept lazy to avoid an import cycle).
-    from optiscope.objectives import catalogue  # noqa: F401
+    from optiscope.objectives import (
+        catalogue,  # noqa: F401
+        data,  # noqa: F401  (linreg, logreg on real data)
+    )

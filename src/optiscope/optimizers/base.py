@@ -2,7 +2,12 @@
 
 Hyperparameters are arrays, one value per trajectory, shape ``[B, 1]`` (broadcasting over the
 D coordinates), so a grid of settings is a single batched run. Boolean options (``nesterov``,
-``centered``, ``amsgrad``) are float arrays holding 0.0 or 1.0.
+``centered``, ``amsgrad``) are float arrays holding 0.0 or 1.0; a choice (``momentum_form``)
+holds the index of the chosen string in ``HyperParam.choices``.
+
+A setting (the dict ``resolve`` returns) holds every hyperparameter, then the optional ones
+(``Optimizer.options``) that were given, then the learning-rate schedule's keys when a
+schedule was given (``schedules.py``; they apply to every optimizer and are not stacked).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from optiscope.errors import OptiscopeError
-from optiscope.specs import to_bool, to_float
+from optiscope.specs import closest_names, to_bool, to_float
 
 HParams = dict[str, np.ndarray]  # name -> [B, 1] float64
 
@@ -25,21 +30,25 @@ class HyperParam:
     """One hyperparameter: torch.optim name and default, a one-line meaning and its valid range.
 
     ``low``/``high`` bound the value; ``low_open``/``high_open`` make the bound strict.
-    ``kind`` is ``"float"``, ``"int"`` or ``"bool"``.
+    ``kind`` is ``"float"``, ``"int"``, ``"bool"`` or ``"choice"`` (a string among
+    ``choices``; stacked as its index).
     """
 
     name: str
-    default: float | bool
+    default: float | bool | str
     meaning: str
     low: float | None = None
     high: float | None = None
     low_open: bool = False
     high_open: bool = False
     kind: str = "float"
+    choices: tuple[str, ...] = ()
 
     def describe_range(self) -> str:
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "choice":
+            return " | ".join(self.choices)
         lo = "" if self.low is None else f"{self.low:g} {'<' if self.low_open else '<='} "
         hi = "" if self.high is None else f" {'<' if self.high_open else '<='} {self.high:g}"
         return f"{lo}{self.name}{hi}" if (lo or hi) else "any finite number"
@@ -48,6 +57,9 @@ class HyperParam:
         """Parse a user string and check the range; raises OptiscopeError."""
         if self.kind == "bool":
             return to_bool(text, self.name)
+        if self.kind == "choice":
+            self.encode(text.strip())
+            return text.strip()
         try:
             value = to_float(text, self.name)
         except OptiscopeError as err:
@@ -61,6 +73,8 @@ class HyperParam:
         bad = ~np.isfinite(v)
         if self.kind == "bool":
             bad |= (v != 0.0) & (v != 1.0)
+        elif self.kind == "choice":
+            bad |= (v != np.round(v)) | (v < 0) | (v >= len(self.choices))
         else:
             if self.low is not None:
                 bad |= (v <= self.low) if self.low_open else (v < self.low)
@@ -73,6 +87,24 @@ class HyperParam:
             raise OptiscopeError(
                 f"invalid {self.name}: {_fmt(value)} (valid: {self.describe_range()})"
             )
+
+    def encode(self, value: Any) -> float:
+        """The float stacked for ``value``: a choice's index, else ``float(value)``."""
+        if self.kind != "choice":
+            return float(value)
+        if value not in self.choices:
+            raise OptiscopeError(
+                f"invalid {self.name}: {value!r}{closest_names(str(value), list(self.choices))} "
+                f"(valid: {', '.join(self.choices)})"
+            )
+        return float(self.choices.index(value))
+
+    def default_text(self) -> str:
+        if self.kind == "bool":
+            return "true" if self.default else "false"
+        if self.kind == "choice":
+            return str(self.default)
+        return f"{self.default:g}"
 
 
 def _fmt(value: float) -> str:
@@ -92,6 +124,8 @@ class Optimizer:
     summary: ClassVar[str]
     reference: ClassVar[str] = ""
     hyperparams: ClassVar[tuple[HyperParam, ...]]
+    #: Optional hyperparameters: in a setting only when given, their default otherwise.
+    options: ClassVar[tuple[HyperParam, ...]] = ()
     #: State fields (each ``[B, D]``) worth plotting over time, most telling first.
     plot_state: ClassVar[tuple[str, ...]] = ()
     #: One line per state field: what it holds (for plot labels and explanations).
@@ -104,31 +138,49 @@ class Optimizer:
     def schema(self) -> dict[str, HyperParam]:
         return {h.name: h for h in self.hyperparams}
 
-    def resolve(self, overrides: Mapping[str, str | float | bool]) -> dict[str, float | bool]:
-        """Defaults updated with ``overrides`` (strings are parsed), validated as a whole."""
-        schema = self.schema()
-        values = self.defaults()
+    def resolve(self, overrides: Mapping[str, str | float | bool]) -> dict[str, Any]:
+        """Defaults updated with ``overrides`` (strings are parsed), validated as a whole.
+
+        Schedule keys (``schedule=step,step_size=20,...``) are resolved by ``schedules.py``.
+        """
+        from optiscope import schedules  # schedules.py imports HyperParam from this module
+
+        schema = self.schema() | {h.name: h for h in self.options}
+        values: dict[str, Any] = self.defaults()
+        schedule_keys: dict[str, Any] = {}
         for key, raw in overrides.items():
+            if key in schedules.KEYS:
+                schedule_keys[key] = raw
+                continue
             if key not in schema:
                 raise OptiscopeError(
                     f"unknown hyperparameter {key!r} for {self.name}; valid: {', '.join(schema)}"
+                    f"; schedule keys: {', '.join(schedules.KEYS)}"
                 )
             h = schema[key]
             values[key] = h.convert(raw) if isinstance(raw, str) else raw
+        values.update(schedules.resolve(schedule_keys, values.get("lr")))
         self.validate(self.stack([values]))
         return values
 
     def stack(self, settings: Sequence[Mapping[str, Any]]) -> HParams:
-        """Turn B complete settings into ``{name: [B, 1] float64}``."""
-        return {
-            h.name: np.array([float(s[h.name]) for s in settings], dtype=np.float64)[:, None]
+        """Turn B complete settings into ``{name: [B, 1] float64}`` (options: default if absent)."""
+        hp = {
+            h.name: np.array([h.encode(s[h.name]) for s in settings], dtype=np.float64)[:, None]
             for h in self.hyperparams
         }
+        for h in self.options:
+            values = [h.encode(s.get(h.name, h.default)) for s in settings]
+            hp[h.name] = np.array(values, dtype=np.float64)[:, None]
+        return hp
 
     def validate(self, hp: HParams) -> None:
         """Check every value's range, then the rules between hyperparameters (``check_combination``)."""
         for h in self.hyperparams:
             h.check(hp[h.name])
+        for h in self.options:
+            if h.name in hp:
+                h.check(hp[h.name])
         self.check_combination(hp)
 
     def check_combination(self, hp: HParams) -> None:  # noqa: B027 - optional hook

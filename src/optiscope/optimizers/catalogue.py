@@ -3,6 +3,8 @@
 from optiscope.optimizers.adadelta import Adadelta
 from optiscope.optimizers.adagrad import Adagrad
 from optiscope.optimizers.adam import Adam, AdamW
+from optiscope.optimizers.ftrl import Ftrl
+from optiscope.optimizers.lbfgs import LBFGS
 from optiscope.optimizers.registry import register
 from optiscope.optimizers.rmsprop import RMSprop
 from optiscope.optimizers.sgd import SGD, Momentum, Nesterov
@@ -16,5 +18,7 @@ for _optimizer in (
     AdamW(),
     Adagrad(),
     Adadelta(),
+    Ftrl(),
+    LBFGS(),
 ):
     register(_optimizer)

@@ -17,22 +17,42 @@ from optiscope.optimizers.base import HParams, HyperParam, Optimizer
 
 
 class SGDState(NamedTuple):
-    momentum_buffer: np.ndarray  # [B, D] torch's ``buf`` (equals the gradient when momentum = 0)
+    # [B, D] torch's ``buf`` (equals the gradient when momentum = 0); with momentum_form=seed
+    # the seed's velocity v = lr*buf (the step itself, in units of w)
+    momentum_buffer: np.ndarray
     step: np.ndarray  # [B, 1] updates done
 
 
-def sgd_kernel(w, g, momentum_buffer, t, lr, momentum, dampening, weight_decay, nesterov):
+def sgd_kernel(
+    w, g, momentum_buffer, t, lr, momentum, dampening, weight_decay, nesterov, seed_form=0.0
+):
     """One SGD step per coordinate; returns ``(w, momentum_buffer)``. ``t`` is the new step count.
 
     The buffer starts as the gradient itself (no dampening) on the first step, and also
     whenever momentum is 0 (torch keeps no buffer then).
+
+    ``seed_form`` (``momentum_form``: 0.0 torch, 1.0 seed) moves lr inside the buffer: it
+    accumulates ``lr*g`` (the seed's velocity) and w moves by the buffer itself. In torch's
+    form ``inner`` is exactly 1.0 and ``outer`` exactly lr, so that path is unchanged.
     """
     g = c.coupled_decay(g, w, weight_decay)
     fresh = 1.0 * ((t == 1.0) | (momentum == 0.0))
     keep = 1.0 - fresh
+    inner = seed_form * lr + (1.0 - seed_form)  # what g is scaled by inside the buffer
+    outer = seed_form + (1.0 - seed_form) * lr  # what the buffer is scaled by in the step
+    g = inner * g
     momentum_buffer = (momentum_buffer * momentum) * keep + (fresh + keep * (1.0 - dampening)) * g
     direction = nesterov * (g + momentum * momentum_buffer) + (1.0 - nesterov) * momentum_buffer
-    return w + (-lr) * direction, momentum_buffer
+    return w + (-outer) * direction, momentum_buffer
+
+
+MOMENTUM_FORM = HyperParam(
+    "momentum_form",
+    "torch",
+    "torch: buf = mu*buf + g, w -= lr*buf; seed: v = mu*v + lr*g, w -= v (differ under a schedule)",
+    kind="choice",
+    choices=("torch", "seed"),
+)
 
 
 def _hyperparams(momentum: float, nesterov: bool) -> tuple[HyperParam, ...]:
@@ -66,6 +86,18 @@ class SGD(Optimizer):
     Nesterov needs momentum > 0 and dampening = 0. With momentum 0 this is gradient descent,
     w <- w - lr * g, the seed note's "SGD".
 
+    ``momentum_form`` (option, default ``torch``) picks where lr enters when it changes from
+    step to step (a learning-rate schedule, lr_t the lr of step t)::
+
+        torch: buf <- momentum * buf + (1 - dampening) * g;  w <- w - lr_t * d(buf)
+        seed:  v   <- momentum * v + (1 - dampening) * lr_t * g;  w <- w - d(v)
+               (v = lr_1 * g on the first step; nesterov: d = lr_t * g + momentum * v)
+
+    With a constant lr the two are the same iteration (v = lr * buf at every step, equal to
+    rounding); under a schedule torch rescales the whole accumulated buffer by the current
+    lr_t while the seed's v keeps each past gradient at the lr it was taken with, so the
+    iterates differ. ``momentum_buffer`` holds buf in torch's form and v in the seed's.
+
     References: Robbins & Monro, "A Stochastic Approximation Method", 1951; Polyak, "Some
     methods of speeding up the convergence of iteration methods", 1964 (heavy ball);
     Sutskever, Martens, Dahl & Hinton, "On the importance of initialization and momentum in
@@ -76,8 +108,12 @@ class SGD(Optimizer):
     summary = "gradient descent, optional heavy-ball or Nesterov momentum (torch.optim.SGD)"
     reference = "torch/optim/sgd.py; Polyak 1964; Sutskever et al. ICML 2013"
     hyperparams = _hyperparams(momentum=0.0, nesterov=False)
+    options = (MOMENTUM_FORM,)
     plot_state = ("momentum_buffer",)
-    state_meanings = {"momentum_buffer": "torch's momentum buffer buf (velocity / lr)"}
+    state_meanings = {
+        "momentum_buffer": "torch's momentum buffer buf (velocity / lr); momentum_form=seed: "
+        "the velocity v itself"
+    }
     kernel = staticmethod(sgd_kernel)
 
     def check_combination(self, hp: HParams) -> None:
@@ -107,6 +143,7 @@ class SGD(Optimizer):
             hp["dampening"],
             hp["weight_decay"],
             hp["nesterov"],
+            hp.get("momentum_form", 0.0),
         )
         return w, SGDState(momentum_buffer=buf, step=t)
 
@@ -121,7 +158,8 @@ class Momentum(SGD):
     lr*buf_new = v_new from w. It holds from the start: the seed's first v = a*0 + lr*g = lr*g
     and torch's first buf = g, so by induction v = lr*buf at every step. Under a learning-rate schedule they differ: torch
     rescales the whole accumulated buffer by the current lr. The recorded ``momentum_buffer``
-    is torch's buf, so the seed's velocity is lr * momentum_buffer.
+    is torch's buf, so the seed's velocity is lr * momentum_buffer. ``momentum_form=seed``
+    runs the seed's form instead (``momentum_buffer`` then holds v); see SGD.
 
     Defaults: lr=1e-3, momentum=0.9, dampening=0, weight_decay=0, nesterov=false.
     References: Polyak 1964; torch/optim/sgd.py.

@@ -51,12 +51,16 @@ def run_colors(n: int) -> list[tuple[float, float, float, float]]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def extract(runs: Sequence[Run]) -> tuple[Objective, list[RunPath]]:
-    """Check the runs share one 2-D objective and pull each chosen row out as a RunPath."""
+def extract(runs: Sequence[Run], any_dim: bool = False) -> tuple[Objective, list[RunPath]]:
+    """Check the runs share one 2-D objective and pull each chosen row out as a RunPath.
+
+    ``any_dim=True`` (loss-only figures) accepts any dimension; ``xy`` then holds all D
+    coordinates.
+    """
     if not runs:
         raise OptiscopeError("nothing to plot: give at least one (label, trajectories, row) run")
     objective = runs[0][1].objective
-    if objective.dim != 2:
+    if objective.dim != 2 and not any_dim:
         raise OptiscopeError(
             f"plots need a 2-D objective, got {objective.name} with dim {objective.dim}"
         )

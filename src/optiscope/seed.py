@@ -1,0 +1,241 @@
+"""The seed note's experiments, registered by name and reproduced in one call.
+
+The study note (shared/seed) ran gradient descent ("SGD"), Momentum and RMSProp with lr 0.1 for
+50 steps from (1, 1) on the isotropic bowl ``w1^2 + w2^2`` and the anisotropic bowl
+``w1^2 + 8*w2^2``. ``run_seed`` repeats every one of those runs, adds the setting the theory
+says is best for momentum on the anisotropic bowl, and writes one figure per experiment, a
+``summary.md`` table with the measured metrics, the predicted rate and a diagnosis, and
+``summary.json`` with every number (paths included).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from optiscope import metrics
+from optiscope.experiments import run_specs, settings_text
+from optiscope.explain import explain, measured_sentences, num, outcome_sentence, pct
+from optiscope.objectives import get_objective
+from optiscope.theory import heavy_ball_optimal, local_model
+
+SEED_LR = 0.1
+SEED_STEPS = 50
+SEED_START = (1.0, 1.0)
+GD = "sgd:lr=0.1"
+
+
+def momentum(alpha: float) -> str:
+    """The seed's Momentum class (v = a*v + lr*g; w -= v) in optiscope terms."""
+    return f"momentum:lr=0.1,momentum={alpha:g}"
+
+
+def rmsprop(beta: float) -> str:
+    """The seed's RMSProp class (eps 1e-10 outside the root) in optiscope terms."""
+    return f"rmsprop:lr=0.1,alpha={beta:g},eps=1e-10"
+
+
+@dataclass(frozen=True)
+class SeedExperiment:
+    """One figure of the note: a function and the optimizers drawn on it."""
+
+    key: str
+    function: str
+    specs: tuple[str, ...]
+    caption: str
+
+
+def optimal_momentum_spec() -> str:
+    """Heavy-ball momentum at the theory's optimal (lr, momentum) for the note's aniso bowl."""
+    model = local_model(get_objective("aniso"))
+    best = heavy_ball_optimal(model.mu, model.L)
+    return f"momentum:lr={best['optimal_lr']!r},momentum={best['optimal_momentum']!r}"
+
+
+def seed_experiments() -> tuple[SeedExperiment, ...]:
+    """Every experiment of the note, in its order, plus the theory-optimal momentum."""
+    return (
+        SeedExperiment(
+            "iso_momentum0.9_rmsprop0.1",
+            "iso",
+            (GD, momentum(0.9), rmsprop(0.1)),
+            "Isotropic bowl: SGD does not zig-zag; momentum alpha 0.9, RMSProp beta 0.1.",
+        ),
+        SeedExperiment(
+            "iso_momentum0.1_rmsprop0.9",
+            "iso",
+            (GD, momentum(0.1), rmsprop(0.9)),
+            "Isotropic bowl: momentum alpha 0.1, RMSProp beta 0.9.",
+        ),
+        SeedExperiment(
+            "aniso_momentum0.1",
+            "aniso",
+            (GD, momentum(0.1)),
+            "Anisotropic bowl: SGD zig-zags; momentum alpha 0.1.",
+        ),
+        SeedExperiment(
+            "aniso_momentum0.9",
+            "aniso",
+            (GD, momentum(0.9)),
+            "Anisotropic bowl: momentum alpha 0.9 (the usual default) overshoots.",
+        ),
+        SeedExperiment(
+            "aniso_momentum0.99",
+            "aniso",
+            (GD, momentum(0.99)),
+            "Anisotropic bowl: momentum alpha 0.99 'does not converge: it overshoots'.",
+        ),
+        SeedExperiment(
+            "aniso_rmsprop0.1", "aniso", (GD, rmsprop(0.1)), "Anisotropic bowl: RMSProp beta 0.1."
+        ),
+        SeedExperiment(
+            "aniso_rmsprop0.99",
+            "aniso",
+            (GD, rmsprop(0.99)),
+            "Anisotropic bowl: RMSProp beta 0.99.",
+        ),
+        SeedExperiment(
+            "aniso_momentum_theory_optimal",
+            "aniso",
+            (GD, momentum(0.9), optimal_momentum_spec()),
+            "Not in the note: the (lr, momentum) that theory says is fastest on the "
+            "anisotropic bowl, beside the note's alpha 0.9.",
+        ),
+    )
+
+
+def diagnosis(run: dict[str, Any], steps: int, tol: float, eigenvalues) -> str:
+    """The single most telling sentence for a table cell."""
+    m, th = run["metrics"], run["theory"]
+    if m["diverged_at"] is not None or m["cycle_period"] is not None:
+        first = outcome_sentence(run["optimizer"], m, steps, tol)
+        cycle = [s for s in measured_sentences(m, th, eigenvalues) if s.startswith("Limit")]
+        return cycle[0] if cycle else first
+    if th is not None and th.get("method") != "adaptive":
+        return next(s for s in run["text"] if s.startswith("Theory"))
+    return run["text"][0]
+
+
+TABLE_HEAD = (
+    "experiment",
+    "optimizer",
+    "settings",
+    "final loss",
+    "steps to gap",
+    "zig-zag flat/steep",
+    "overshoot",
+    "measured rate",
+    "predicted rate",
+    "cycle",
+    "diagnosis",
+)
+
+
+def table_row(key: str, run: dict[str, Any], diag: str) -> list[str]:
+    """One summary row; every number comes from the run's metrics or theory."""
+    m, th = run["metrics"], run["theory"] or {}
+    zz = m["zigzag_per_direction"] or m["zigzag_per_coordinate"]
+    return [
+        key,
+        run["optimizer"],
+        run["settings"],
+        num(m["loss_final"]),
+        "not reached" if m["steps_to_tol"] is None else str(m["steps_to_tol"]),
+        " / ".join(pct(z) for z in zz) if zz else "-",
+        "-" if m["overshoot"] is None else pct(m["overshoot"]),
+        "-" if m["rate"] is None else num(m["rate"]),
+        "-" if th.get("predicted_rate") is None else num(th["predicted_rate"]),
+        "-"
+        if m["cycle_period"] is None
+        else f"period {m['cycle_period']}, amplitude {num(m['cycle_amplitude'])}",
+        diag,
+    ]
+
+
+def run_seed(
+    out_dir: Path, tol: float = metrics.DEFAULT_TOL, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Run every seed experiment; write figures, summary.md and summary.json into ``out_dir``.
+
+    Returns the summary object (also written as summary.json): the setup, one entry per
+    experiment with its figure file and the explained runs (paths included), and the table rows.
+    """
+    from optiscope.plots import comparison_figure, save_figure
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    experiments, rows, seen = [], [], set()
+    for i, exp in enumerate(seed_experiments(), start=1):
+        if progress:
+            progress(f"[{i}/{len(seed_experiments())}] {exp.key}")
+        objective = get_objective(exp.function)
+        results = run_specs(objective, exp.specs, steps=SEED_STEPS, start=SEED_START)
+        explained = explain(objective, exp.specs, SEED_STEPS, SEED_START, tol, results=results)
+        figure = out_dir / f"{exp.key}.png"
+        fig = comparison_figure(
+            [(r.label, r.trajectories, r.row) for r in results],
+            title=f"{exp.caption}\nlr {SEED_LR}, {SEED_STEPS} steps from (1, 1)",
+        )
+        save_figure(fig, figure)
+        eigenvalues = None if explained["theory"] is None else explained["theory"]["eigenvalues"]
+        for result, run in zip(results, explained["runs"], strict=True):
+            run["settings"] = settings_text(result.optimizer, result.settings, result.spec)
+            run["path"] = result.trajectories.positions[:, result.row].tolist()
+            if (exp.function, result.spec) not in seen:  # GD appears in several figures
+                seen.add((exp.function, result.spec))
+                rows.append(table_row(exp.key, run, diagnosis(run, SEED_STEPS, tol, eigenvalues)))
+        experiments.append(
+            {
+                "key": exp.key,
+                "function": exp.function,
+                "caption": exp.caption,
+                "figure": figure.name,
+                "best": explained["best"],
+                "runs": explained["runs"],
+            }
+        )
+    summary = {
+        "setup": {"lr": SEED_LR, "steps": SEED_STEPS, "start": list(SEED_START), "tol": tol},
+        "columns": list(TABLE_HEAD),
+        "rows": rows,
+        "experiments": experiments,
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")
+    (out_dir / "summary.md").write_text(summary_markdown(summary))
+    return summary
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """summary.md: the table, then each experiment's figure and explanation."""
+    setup = summary["setup"]
+    head = list(summary["columns"])
+    head[4] = f"steps to gap {setup['tol']:g}"
+    lines = [
+        "# The seed note's experiments, measured and explained",
+        "",
+        f"lr {setup['lr']}, {setup['steps']} steps from ({setup['start'][0]:g}, "
+        f"{setup['start'][1]:g}), as in the note. Zig-zag: share of consecutive steps that "
+        "reverse direction along the flat / steep eigen-direction. Rates are per step.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    lines += [
+        "| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in summary["rows"]
+    ]
+    for exp in summary["experiments"]:
+        lines += [
+            "",
+            f"## {exp['key']}",
+            "",
+            exp["caption"],
+            "",
+            f"![{exp['key']}]({exp['figure']})",
+            "",
+        ]
+        for run in exp["runs"]:
+            lines.append("- " + " ".join(run["text"]))
+        lines += [f"- {s}" for s in exp["best"]]
+    return "\n".join(lines) + "\n"
