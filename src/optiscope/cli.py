@@ -19,7 +19,7 @@ from typer.exceptions import Abort, Exit, TyperException
 
 from optiscope import metrics
 from optiscope.errors import OptiscopeError
-from optiscope.experiments import RunResult, report, run_specs, settings_text
+from optiscope.experiments import RunResult, report, run_specs
 from optiscope.objectives import FUNCTIONS, Objective, get_objective
 from optiscope.optimizers import OPTIMIZERS
 from optiscope.specs import parse_point
@@ -182,7 +182,7 @@ def _execute(
     size = parse_batch_size(batch_size)
     data.update(noise=float(noise), batch_size="full" if size is None else size, seed=seed)
     for record, result in zip(data["runs"], results, strict=True):
-        record["settings"] = settings_text(result.optimizer, result.settings, result.spec)
+        record["settings"] = result.settings_label
     return objective, results, data
 
 

@@ -7,7 +7,7 @@ momentum values costs one vectorized run, not ten.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,8 +17,8 @@ from optiscope.engine import Trajectories, run
 from optiscope.objectives.base import Objective
 from optiscope.optimizers import get_optimizer
 from optiscope.optimizers.base import Optimizer
-from optiscope.specs import parse_spec
-from optiscope.stochastic import gradient_source
+from optiscope.specs import parse_spec, to_float
+from optiscope.stochastic import check_noise, gradient_source, parse_batch_size
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,44 @@ class RunResult:
     settings: dict[str, Any]
     trajectories: Trajectories
     row: int
+    gradient: dict[str, Any] = field(default_factory=dict)  # batch_size / noise of this run
+
+    @property
+    def settings_label(self) -> str:
+        """``"lr=0.1, momentum=0.9, batch_size=1"``: typed or non-default settings."""
+        changed = settings_text(self.optimizer, self.settings, self.spec)
+        return ", ".join(t for t in (changed, gradient_text(self.gradient)) if t)
 
     @property
     def label(self) -> str:
-        """Short human label: the name and the settings typed or differing from the defaults."""
-        changed = settings_text(self.optimizer, self.settings, self.spec)
-        return f"{self.optimizer.name}({changed})" if changed else self.optimizer.name
+        """Short human label: the optimizer's name and its ``settings_label``."""
+        text = self.settings_label
+        return f"{self.optimizer.name}({text})" if text else self.optimizer.name
+
+
+#: Spec keys that choose the gradient a run sees rather than the optimizer's arithmetic, so
+#: one `compare` can put GD, SGD and mini-batch SGD side by side: sgd:lr=0.1,batch_size=1.
+GRADIENT_KEYS = ("batch_size", "noise")
+
+
+def split_gradient_options(spec: str) -> tuple[str, dict[str, str]]:
+    """``"sgd:lr=0.1,batch_size=8"`` -> ``("sgd:lr=0.1", {"batch_size": "8"})``."""
+    name, options = parse_spec(spec, "optimizer spec")
+    gradient = {k: options.pop(k) for k in GRADIENT_KEYS if k in options}
+    if not gradient:
+        return spec, {}
+    rest = ",".join(f"{k}={v}" for k, v in options.items())
+    return (f"{name}:{rest}" if rest else name), gradient
+
+
+def gradient_text(gradient: dict[str, Any]) -> str:
+    """``"batch_size=1, noise=0.1"`` for the stochastic settings that are not the default."""
+    parts = []
+    if gradient.get("batch_size") not in (None, "full"):
+        parts.append(f"batch_size={gradient['batch_size']}")
+    if gradient.get("noise"):
+        parts.append(f"noise={gradient['noise']:g}")
+    return ", ".join(parts)
 
 
 def settings_text(optimizer: Optimizer, settings: dict[str, Any], spec: str = "") -> str:
@@ -73,13 +105,20 @@ def run_specs(
     ``optiscope.stochastic``); spec ``i`` uses random stream ``i``, so each run's randomness
     is independent of the others and of how the specs are grouped.
     """
-    parsed = [(spec, *get_optimizer(spec)) for spec in specs]
-    gradient_source(objective, noise, batch_size, seed)  # validates before anything runs
-    groups: dict[str, list[int]] = {}
+    parsed, options = [], []
+    for spec in specs:
+        optimizer_spec, gradient = split_gradient_options(spec)
+        size = parse_batch_size(gradient.get("batch_size", batch_size))
+        sigma = check_noise(to_float(gradient["noise"], "noise") if "noise" in gradient else noise)
+        gradient_source(objective, sigma, size, seed)  # validates before anything runs
+        parsed.append((spec, *get_optimizer(optimizer_spec)))
+        options.append({"batch_size": "full" if size is None else size, "noise": sigma})
+    groups: dict[tuple[str, Any, float], list[int]] = {}
     for i, (_, optimizer, _) in enumerate(parsed):
-        groups.setdefault(optimizer.name, []).append(i)
+        key = (optimizer.name, options[i]["batch_size"], options[i]["noise"])
+        groups.setdefault(key, []).append(i)
     results: list[RunResult | None] = [None] * len(parsed)
-    for indices in groups.values():
+    for (_, size, sigma), indices in groups.items():
         optimizer = parsed[indices[0]][1]
         traj = run(
             objective,
@@ -88,11 +127,11 @@ def run_specs(
             steps=steps,
             start=start,
             record_state=record_state,
-            gradient=gradient_source(objective, noise, batch_size, seed, np.array(indices)),
+            gradient=gradient_source(objective, sigma, size, seed, np.array(indices)),
         )
         for row, i in enumerate(indices):
             spec, _, settings = parsed[i]
-            results[i] = RunResult(spec, optimizer, settings, traj, row)
+            results[i] = RunResult(spec, optimizer, settings, traj, row, options[i])
     return [r for r in results if r is not None]
 
 
@@ -106,6 +145,7 @@ def result_record(
         "optimizer": result.optimizer.name,
         "spec": result.spec,
         "params": dict(result.settings),
+        **result.gradient,
         "x_final": [float(v) for v in traj.positions[-1, b]],
         "loss_final": summary["loss_final"],
         "diverged_at": summary["diverged_at"],

@@ -12,7 +12,7 @@ from typing import Any
 
 from optiscope import metrics
 from optiscope.errors import OptiscopeError
-from optiscope.experiments import RunResult, result_record, run_specs, settings_text
+from optiscope.experiments import RunResult, result_record, run_specs
 from optiscope.objectives.base import Objective
 from optiscope.theory import theory_report
 
@@ -175,7 +175,7 @@ def explain(
     runs = []
     for i, result in enumerate(results):
         record = result_record(result, tol)
-        label = f"{result.optimizer.name}({settings_text(result.optimizer, result.settings, result.spec)})"
+        label = result.label
         th = None if report is None else report["runs"][i]
         m = record["metrics"]
         text = [outcome_sentence(label, m, steps, tol, objective.f_min is not None)]

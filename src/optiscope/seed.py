@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from optiscope import metrics
-from optiscope.experiments import run_specs, settings_text
+from optiscope.experiments import run_specs
 from optiscope.explain import explain, measured_sentences, num, outcome_sentence, pct
 from optiscope.objectives import get_objective
 from optiscope.theory import heavy_ball_optimal, local_model
@@ -181,7 +181,7 @@ def run_seed(
         save_figure(fig, figure)
         eigenvalues = None if explained["theory"] is None else explained["theory"]["eigenvalues"]
         for result, run in zip(results, explained["runs"], strict=True):
-            run["settings"] = settings_text(result.optimizer, result.settings, result.spec)
+            run["settings"] = result.settings_label
             run["path"] = result.trajectories.positions[:, result.row].tolist()
             if (exp.function, result.spec) not in seen:  # GD appears in several figures
                 seen.add((exp.function, result.spec))
