@@ -407,7 +407,7 @@ def theory_command(
         _print_json(report_data)
         return
     for line in theory_text(report_data):
-        out.print(line, markup=False, highlight=False)
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("explain")
@@ -436,9 +436,9 @@ def explain_command(
     for run in data["runs"]:
         out.print(f"[bold]{run['spec']}[/bold]", highlight=False)
         for sentence in run["text"]:
-            out.print(f"  {sentence}", markup=False, highlight=False)
+            out.print(f"  {sentence}", markup=False, highlight=False, soft_wrap=True)
     for sentence in data["best"]:
-        out.print(sentence, markup=False, highlight=False)
+        out.print(sentence, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("seed")
