@@ -192,3 +192,15 @@ def test_console_script_exit_status():
         timeout=120,
     )
     assert proc.returncode == 0 and json.loads(proc.stdout)["runs"][0]["optimizer"] == "sgd"
+
+
+def test_formula_that_python_warns_about_still_gives_one_line():
+    """ast.parse warns (SyntaxWarning) on '1if ...' before failing; stderr must stay one line."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "optiscope", "run", "1if w1 else 2", "sgd"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "SyntaxWarning" not in proc.stderr

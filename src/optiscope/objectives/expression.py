@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -132,7 +133,9 @@ def parse_formula(text: str) -> sp.Expr:
         )
     source = source.replace("^", "**")
     try:
-        tree = ast.parse(source, mode="eval")
+        with warnings.catch_warnings():  # "1if w1 else 2" warns before it fails: one line only
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source, mode="eval")
     except SyntaxError as err:
         where = f" at column {err.offset}" if err.offset else ""
         reason = " ".join(str(err.msg).split())
