@@ -39,7 +39,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console(width=None if sys.stdout.isatty() else 120)  # files and pipes get wide tables
+out = Console(width=None if sys.stdout.isatty() else 160)  # files and pipes get wide tables
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
 StepsOpt = Annotated[
@@ -95,22 +95,12 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def _evaluation_cells(row: dict[str, Any]) -> tuple[str, str, str]:
-    """Evaluations to the gap tolerance, in all, and how the run stopped (if it did)."""
-    to_tol, total = row.get("evaluations_to_tol"), row.get("evaluations")
-    if row.get("diverged_at") is not None:
-        stopped = f"diverged at step {row['diverged_at']}"
-    elif row.get("converged_at") is not None:
-        stopped = f"converged at step {row['converged_at']}"
-    else:
-        stopped = "-"
-    return _fmt(to_tol), _fmt(total), stopped
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
 
 
-def results_table(rows: list[dict[str, Any]], tol: float) -> Table:
-    """Terminal table: one row per run with the basic metrics."""
-    table = Table(show_lines=False)
-    for column in (
+def _table_header(tol: float) -> list[str]:
+    return [
         "optimizer",
         "settings",
         "final loss",
@@ -118,46 +108,55 @@ def results_table(rows: list[dict[str, Any]], tol: float) -> Table:
         f"steps to gap {tol:g}",
         "evals to gap",
         "evals",
-        "stopped",
-    ):
-        table.add_column(column, justify="left" if column in ("optimizer", "settings") else "right")
+        "zig-zag",
+        "overshoot",
+        "rate",
+        "end",
+    ]
+
+
+def _table_cells(row: dict[str, Any]) -> list[str]:
+    """One run's cells: the basic metrics, evaluations, shape metrics and how it ended."""
+    m = row["metrics"]
+    if row.get("diverged_at") is not None:
+        stopped = f"diverged at step {row['diverged_at']}"
+    elif row.get("converged_at") is not None:
+        stopped = f"converged at step {row['converged_at']}"
+    elif m.get("cycle_period") is not None:
+        stopped = f"{m['cycle_period']}-cycle, amplitude {_fmt(m['cycle_amplitude'])}"
+    else:
+        stopped = "-"
+    return [
+        row["optimizer"],
+        row["settings"] or "defaults",
+        _fmt(m["loss_final"]),
+        _fmt(m["distance_final"]),
+        "not reached" if m["steps_to_tol"] is None else str(m["steps_to_tol"]),
+        _fmt(row.get("evaluations_to_tol")),
+        _fmt(row.get("evaluations")),
+        _pct(m.get("zigzag")),
+        _pct(m.get("overshoot")),
+        _fmt(m.get("rate")),
+        stopped,
+    ]
+
+
+def results_table(rows: list[dict[str, Any]], tol: float) -> Table:
+    """Terminal table: one row per run with its metrics."""
+    table = Table(show_lines=False)
+    for column in _table_header(tol):
+        justify = "left" if column in ("optimizer", "settings", "end") else "right"
+        table.add_column(column, justify=justify, overflow="fold")  # wrap, never cut a number
     for row in rows:
-        m = row["metrics"]
-        table.add_row(
-            row["optimizer"],
-            row["settings"] or "defaults",
-            _fmt(m["loss_final"]),
-            _fmt(m["distance_final"]),
-            "not reached" if m["steps_to_tol"] is None else str(m["steps_to_tol"]),
-            *_evaluation_cells(row),
-        )
+        table.add_row(*_table_cells(row))
     return table
 
 
 def markdown_table(rows: list[dict[str, Any]], tol: float) -> str:
     """The same table as Markdown, for files."""
-    head = [
-        "optimizer",
-        "settings",
-        "final loss",
-        "distance to min",
-        f"steps to gap {tol:g}",
-        "evals to gap",
-        "evals",
-        "stopped",
-    ]
+    head = _table_header(tol)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in rows:
-        m = row["metrics"]
-        cells = [
-            row["optimizer"],
-            row["settings"] or "defaults",
-            _fmt(m["loss_final"]),
-            _fmt(m["distance_final"]),
-            "not reached" if m["steps_to_tol"] is None else str(m["steps_to_tol"]),
-            *_evaluation_cells(row),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(_table_cells(row)) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
