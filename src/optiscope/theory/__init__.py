@@ -1,0 +1,75 @@
+"""Closed-form theory of gradient methods on quadratics and on local quadratic models.
+
+Near a strict local minimizer ``x*`` every smooth function is, to second order, the quadratic
+``f(x) ~ f(x*) + 1/2 (x - x*)^T H (x - x*)`` with ``H`` its Hessian there (analytic for the
+catalogue, symbolic for typed-in formulas). ``local_model`` builds that model; the rest is the
+linear-iteration theory of that quadratic (nothing here runs an optimizer):
+
+- eigenvalues ``mu = lambda_min <= L = lambda_max`` of ``H``, ``kappa = L/mu``, the direction of
+  the flat (slow) valley axis relative to the axes;
+- GD, heavy-ball momentum and Nesterov momentum are linear iterations. In each eigen-direction
+  (eigenvalue ``lam``) the error obeys ``x_{k+1} = p x_k - q x_{k-1}``; the characteristic roots
+  ``s^2 - p s + q = 0`` give the rate (``max |s|``), stability (``max |s| < 1``), oscillation
+  (complex roots) and, in closed form, the whole error sequence;
+- adaptive methods (RMSProp, Adam, Adagrad, Adadelta) are not linear: only notes.
+
+Modules: ``model`` (the local quadratic model; ``minimizer`` finds the point when none is
+known), ``optimal`` (best tunings), ``linear`` (the per-direction iteration analysis),
+``predict`` (closed-form paths and steps to a tolerance), ``adaptive`` (notes for adaptive
+methods), ``report`` (the JSON report) and ``text`` (its terminal lines).
+
+Sources: Polyak 1964, "Some methods of speeding up the convergence of iteration methods",
+USSR Comput. Math. Math. Phys. 4(5) (heavy ball, its optimal tuning); Goh 2017, "Why Momentum
+Really Works", Distill (eigen-direction analysis, critical damping); Lessard, Recht & Packard
+2016, "Analysis and design of optimization algorithms via integral quadratic constraints",
+SIAM J. Optim. 26(1) (Nesterov's tuning for quadratics). The iterations are torch.optim.SGD's
+(see shared/REFERENCE.md): for a constant lr the seed's momentum form is the same iteration.
+"""
+
+from optiscope.theory.adaptive import SIGN_DESCENT_MAX
+from optiscope.theory.linear import (
+    LINEAR_METHODS,
+    REPEATED_RTOL,
+    LinearSetting,
+    char_roots,
+    direction,
+    linear_setting,
+    predicted_rate,
+    recurrence,
+    stable_lr_max,
+)
+from optiscope.theory.model import AXIS_TOL_DEG, LocalQuadratic, local_model
+from optiscope.theory.optimal import gd_optimal, heavy_ball_optimal, nesterov_optimal
+from optiscope.theory.predict import (
+    EXACT_STEPS_MAX,
+    STEPS_MAX,
+    predicted_path,
+    predicted_steps_to_tol,
+)
+from optiscope.theory.report import theory_report
+from optiscope.theory.text import theory_text
+
+__all__ = [
+    "AXIS_TOL_DEG",
+    "EXACT_STEPS_MAX",
+    "LINEAR_METHODS",
+    "REPEATED_RTOL",
+    "SIGN_DESCENT_MAX",
+    "STEPS_MAX",
+    "LinearSetting",
+    "LocalQuadratic",
+    "char_roots",
+    "direction",
+    "gd_optimal",
+    "heavy_ball_optimal",
+    "linear_setting",
+    "local_model",
+    "nesterov_optimal",
+    "predicted_path",
+    "predicted_rate",
+    "predicted_steps_to_tol",
+    "recurrence",
+    "stable_lr_max",
+    "theory_report",
+    "theory_text",
+]

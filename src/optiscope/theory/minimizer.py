@@ -1,0 +1,115 @@
+"""Finding the local minimizer to model when none is known: a damped Newton search.
+
+When it finds none, it classifies the critical point a plain Newton search on the gradient
+reaches (saddle, maximum, degenerate) to say why.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from optiscope.errors import OptiscopeError
+from optiscope.objectives.base import Objective
+from optiscope.theory.formatting import _fmt_point, _g
+
+
+def _hessian(objective: Objective, x: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return np.asarray(objective.hessian(x[None]), dtype=np.float64)[0]
+
+
+def _search_minimizer(objective: Objective, start: np.ndarray) -> np.ndarray:
+    """Damped Newton descent from ``start`` (eigenvalue-modified Hessian, Armijo backtracking);
+    if it finds no minimizer, classify the critical point a plain Newton search on the gradient
+    finds, to say why (saddle, maximum, degenerate)."""
+    name = objective.name
+    with np.errstate(all="ignore"):
+        x = _descend(objective, start)
+        if x is not None:
+            return x
+        c = _critical_point(objective, start)
+    if c is None:
+        raise OptiscopeError(
+            f"{name}: no minimizer found near the start {_fmt_point(start)} (a Newton search "
+            "neither reached a point with zero gradient nor stayed bounded)"
+        )
+    lam = np.linalg.eigvalsh(_hessian(objective, c))
+    where, eig = _fmt_point(c), ", ".join(_g(v) for v in lam)
+    if not np.isfinite(lam).all():
+        raise OptiscopeError(f"{name}: the Hessian at the critical point {where} is not finite")
+    # relative to the curvature at the start too: a degenerate point's Hessian tends to 0
+    scale = max(float(np.max(np.abs(lam))), float(np.max(np.abs(_hessian(objective, start)))))
+    if lam[0] < -1e-8 * scale:
+        kind = "a maximum" if lam[-1] < -1e-8 * scale else "a saddle"
+        raise OptiscopeError(
+            f"{name} has no minimum near the start: its Hessian at the critical point {where} "
+            f"has a negative eigenvalue ({_g(lam[0])}): {kind} (eigenvalues {eig})"
+        )
+    raise OptiscopeError(
+        f"{name} has no strict minimum near the start: the Hessian at the critical point {where} "
+        f"is singular (eigenvalues {eig}): second-order theory cannot classify it"
+    )
+
+
+def _descend(objective: Objective, x: np.ndarray, iters: int = 200) -> np.ndarray | None:
+    """Modified Newton (``|eigenvalues|`` of the Hessian, floored) with Armijo backtracking.
+
+    It runs until no step is accepted (or ``iters``): at a strict minimizer Newton converges
+    quadratically to full precision; at a degenerate one only linearly, so the Hessian it ends
+    at is clearly singular and the point is rejected.
+    """
+    f = float(objective.value(x[None])[0])
+    g0 = float(np.linalg.norm(objective.grad(x[None])[0]))
+    for _ in range(iters):
+        g = objective.grad(x[None])[0]
+        h = _hessian(objective, x)
+        if not (np.isfinite(g).all() and np.isfinite(h).all() and math.isfinite(f)):
+            return None
+        if not np.any(g):
+            break
+        lam, vec = np.linalg.eigh(0.5 * (h + h.T))
+        floor = 1e-8 * max(1.0, float(np.max(np.abs(lam))))
+        step = -vec @ ((vec.T @ g) / np.maximum(np.abs(lam), floor))
+        t, slope = 1.0, float(g @ step)
+        while t > 1e-12:
+            f_new = float(objective.value((x + t * step)[None])[0])
+            if math.isfinite(f_new) and f_new <= f + 1e-4 * t * slope:
+                break
+            t *= 0.5
+        else:
+            break
+        x, f = x + t * step, f_new
+        if np.max(np.abs(x)) > 1e8 or f < -1e100:
+            return None  # running away: unbounded below
+    g = objective.grad(x[None])[0]
+    lam = np.linalg.eigvalsh(_hessian(objective, x))
+    ok = np.isfinite(lam).all() and lam[0] > 1e-12 * max(float(np.max(np.abs(lam))), 1e-300)
+    return x if ok and np.linalg.norm(g) <= 1e-6 * max(1.0, g0) else None
+
+
+def _critical_point(objective: Objective, x: np.ndarray, iters: int = 200) -> np.ndarray | None:
+    """Newton's method on ``grad = 0`` with backtracking on ``|grad|``: any kind of critical point.
+
+    It runs until no step reduces ``|grad|`` (or ``iters``), so that at a degenerate critical
+    point (linear convergence) the Hessian found is clearly singular, not merely small.
+    """
+    g = objective.grad(x[None])[0]
+    g0 = float(np.linalg.norm(g))
+    for _ in range(iters):
+        norm = float(np.linalg.norm(g))
+        if not math.isfinite(norm) or norm == 0.0:
+            break
+        step = np.linalg.lstsq(_hessian(objective, x), -g, rcond=None)[0]
+        t = 1.0
+        while t > 1e-12:
+            g_new = objective.grad((x + t * step)[None])[0]
+            if np.isfinite(g_new).all() and np.linalg.norm(g_new) < norm:
+                break
+            t *= 0.5
+        else:
+            break
+        x, g = x + t * step, g_new
+    ok = np.isfinite(g).all() and np.linalg.norm(g) <= 1e-6 * max(1.0, g0)
+    return x if ok else None

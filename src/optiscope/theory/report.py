@@ -1,0 +1,157 @@
+"""The theory report: everything the theory says about a function and optimizer specs, as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from optiscope.objectives.base import Objective
+from optiscope.theory.adaptive import _adaptive_note, _adaptive_run
+from optiscope.theory.formatting import _g, _json_float
+from optiscope.theory.linear import direction, linear_setting, stable_lr_max
+from optiscope.theory.model import LocalQuadratic, local_model
+from optiscope.theory.optimal import gd_optimal, heavy_ball_optimal, nesterov_optimal
+from optiscope.theory.predict import _check_tol, _steps_to_tol
+
+
+def theory_report(
+    objective: Objective | str,
+    specs: Sequence[str] = (),
+    start: Sequence[float] | None = None,
+    tol: float = 1e-6,
+) -> dict[str, Any]:
+    """Everything the theory says about ``objective`` and each optimizer spec, JSON-ready.
+
+    Keys: ``function``, ``point``, ``value``, ``source``, ``quadratic``, ``start``, ``tol``,
+    ``eigenvalues`` (ascending), ``eigenvectors`` (``eigenvectors[i]`` the unit vector of
+    ``eigenvalues[i]``), ``mu``, ``L``, ``kappa``, ``valley_angle_deg``, ``misalignment_deg``,
+    ``axis_aligned``, ``best_diagonal_kappa``, ``gd`` {stable_lr_max, optimal_lr, rate},
+    ``momentum`` and ``nesterov`` {optimal_lr, optimal_momentum, rate, stable_lr_max},
+    ``adaptive_note`` and ``runs``: one dict per spec with ``spec``, ``optimizer``,
+    ``params``, ``method`` (gd, heavy_ball, nesterov, adaptive), ``predicted_rate``,
+    ``stable``, ``stable_lr_max``, ``oscillates``, ``zigzag``, ``per_direction``,
+    ``predicted_steps_to_tol``, ``reason`` (why a value is None), ``notes``; adaptive runs add
+    ``sign_descent`` and ``band_half_width``. Bad specs raise OptiscopeError.
+    """
+    from optiscope.objectives import get_objective
+    from optiscope.optimizers import get_optimizer
+
+    resolved = [(spec, *get_optimizer(spec)) for spec in specs]
+    tol = _check_tol(tol)
+    if isinstance(objective, str):
+        objective = get_objective(objective)
+    model = local_model(objective, start)
+    x0 = model.start
+    mu, L = model.mu, model.L
+    report: dict[str, Any] = {
+        "function": objective.name,
+        "point": model.point.tolist(),
+        "value": model.value,
+        "source": model.source,
+        "quadratic": model.quadratic,
+        "start": x0.tolist(),
+        "tol": tol,
+        "eigenvalues": model.eigenvalues.tolist(),
+        "eigenvectors": model.eigenvectors.T.tolist(),
+        "mu": mu,
+        "L": L,
+        "kappa": model.kappa,
+        "valley_angle_deg": model.valley_angle_deg,
+        "misalignment_deg": model.misalignment_deg,
+        "axis_aligned": model.axis_aligned,
+        "best_diagonal_kappa": _json_float(model.best_diagonal_kappa),
+        "gd": gd_optimal(mu, L),
+        "momentum": heavy_ball_optimal(mu, L),
+        "nesterov": nesterov_optimal(mu, L),
+        "adaptive_note": _adaptive_note(model),
+        "runs": [],
+    }
+    for spec, optimizer, params in resolved:
+        report["runs"].append(_run_report(model, spec, optimizer.name, params, x0, tol))
+    return report
+
+
+def _run_report(
+    model: LocalQuadratic, spec: str, name: str, params: Mapping[str, Any], x0, tol: float
+) -> dict[str, Any]:
+    run: dict[str, Any] = {
+        "spec": spec,
+        "optimizer": name,
+        "params": {k: (v if isinstance(v, bool) else float(v)) for k, v in params.items()},
+    }
+    setting = linear_setting(name, params)
+    if setting is None:
+        return run | _adaptive_run(model, name, params)
+    wd = setting.weight_decay
+    dirs = [direction(setting, float(lam) + wd) for lam in model.eigenvalues]
+    rate = max(d["rate"] for d in dirs)
+    stable = rate < 1.0
+    notes: list[str] = []
+    if not model.quadratic:
+        notes.append(
+            "local quadratic model: the prediction holds once the run is near the minimizer"
+        )
+    if setting.method == "heavy_ball" and setting.dampening > 0.0:
+        notes.append(
+            f"dampening {_g(setting.dampening)}: from the second step the gradient enters the "
+            f"buffer with weight {_g(1 - setting.dampening)}, so the rate is that of lr "
+            f"{_g(setting.effective_lr)}"
+        )
+    if wd > 0.0:
+        notes.append(
+            f"weight decay {_g(wd)}: the iteration sees H + {_g(wd)}*I (every eigenvalue + {_g(wd)})"
+            + ("" if not np.any(model.point) else "; its fixed point is pulled towards 0")
+        )
+    if any(d["repeated"] for d in dirs):
+        notes.append(
+            "repeated root (critical damping) in some direction: the error there decays like "
+            "k*rate^k, slower than rate^k by the factor k"
+        )
+    steps, how = _steps_to_tol(model, setting, x0, tol) if stable else (None, "")
+    if not stable:
+        reason = "unstable: the largest root modulus is >= 1, so the error grows (or stalls)"
+    elif steps is None:
+        reason = how
+    else:
+        reason = None
+        if how != "exact":
+            notes.append(f"steps to tol: {how}")
+    lr_max = stable_lr_max(setting, model.L)
+    return run | {
+        "method": setting.method,
+        "effective_lr": setting.effective_lr,
+        "momentum": setting.momentum,
+        "predicted_rate": rate,
+        "stable": stable,
+        "stable_lr_max": _json_float(lr_max),
+        "oscillates": any(d["oscillates"] for d in dirs),
+        "zigzag": any(d["zigzag"] for d in dirs),
+        "per_direction": [
+            _direction_json(d, lam, v, setting.method)
+            for d, lam, v in zip(dirs, model.eigenvalues, model.eigenvectors.T, strict=True)
+        ],
+        "predicted_steps_to_tol": steps,
+        "reason": reason,
+        "notes": notes,
+    }
+
+
+def _direction_json(d: dict[str, Any], lam: float, v: np.ndarray, method: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "eigenvalue": float(lam),
+        "direction": v.tolist(),
+        "rate": d["rate"],
+        "oscillates": d["oscillates"],
+        "zigzag": d["zigzag"],
+        "repeated": d["repeated"],
+    }
+    if method == "gd":
+        out["factor"] = d["roots"][0].real
+    else:
+        out["roots"] = [[s.real, s.imag] for s in d["roots"]]
+        out["root_moduli"] = [abs(s) for s in d["roots"]]
+    if "period" in d:
+        out["period"] = d["period"]
+    return out
