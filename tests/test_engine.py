@@ -102,3 +102,23 @@ def test_one_setting_many_starts_broadcasts():
 def test_run_rejects_bad_arguments(kwargs, message):
     with pytest.raises(osc.OptiscopeError, match=message):
         _run("aniso", "sgd", **kwargs)
+
+
+def test_progress_is_reported_every_step():
+    seen = []
+    _run("aniso", "sgd:lr=0.1", steps=7, progress=seen.append)
+    assert seen == list(range(1, 8))
+
+
+def test_run_specs_reports_progress_over_all_groups():
+    from optiscope.experiments import run_specs
+
+    seen = []
+    run_specs(
+        osc.get_objective("aniso"),
+        ["sgd:lr=0.1", "adam", "sgd:lr=0.05"],
+        steps=5,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    # two groups (sgd twice in one batch, adam alone): 10 steps in all, reported in order
+    assert seen == [(k, 10) for k in range(1, 11)]

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 from typer.exceptions import Abort, Exit, TyperException
 
@@ -160,6 +163,20 @@ def markdown_table(rows: list[dict[str, Any]], tol: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+PROGRESS_MIN_STEPS = 20_000  # below this a run is over before a bar would help
+
+
+@contextmanager
+def progress_bar(work: int) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr for long runs in a terminal; None (no bar) otherwise."""
+    if work < PROGRESS_MIN_STEPS or not err.is_terminal:
+        yield None
+        return
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("optimizing", total=work)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 def _execute(
     function: str,
     optspecs: list[str],
@@ -174,9 +191,17 @@ def _execute(
     _check_tol(tol)
     objective = get_objective(function)
     point = _start(objective, start)
-    results = run_specs(
-        objective, optspecs, steps=steps, start=point, noise=noise, batch_size=batch_size, seed=seed
-    )
+    with progress_bar(steps * len(optspecs)) as progress:
+        results = run_specs(
+            objective,
+            optspecs,
+            steps=steps,
+            start=point,
+            noise=noise,
+            batch_size=batch_size,
+            seed=seed,
+            progress=progress,
+        )
     data = report(objective, results, steps, point, tol, with_path)
     size = parse_batch_size(batch_size)
     data.update(noise=float(noise), batch_size="full" if size is None else size, seed=seed)

@@ -108,6 +108,7 @@ def run(
     start: Sequence[float] | np.ndarray | None = None,
     record_state: bool = False,
     gradient: GradientSource | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Trajectories:
     """Run ``optimizer`` on ``objective`` for ``steps`` steps, all trajectories at once.
 
@@ -115,7 +116,8 @@ def run(
     ``Optimizer.resolve``); ``start`` is one point ``[D]`` shared by all, or ``[B, D]``
     (default: the objective's start). A single setting with B starts, or B settings with one
     start, is broadcast. ``gradient`` replaces the exact gradient the optimizer sees (noise,
-    mini-batches); a learning-rate schedule in the settings sets each step's lr.
+    mini-batches); a learning-rate schedule in the settings sets each step's lr. ``progress(k)``
+    is called after every step (for progress bars on long runs).
 
     Two kinds of optimizer are driven: elementwise ones through ``update(g, state, x, hp)``
     (one gradient per step), and ones with their own line search (``optimizer.evaluates``)
@@ -183,6 +185,8 @@ def run(
             done = _done(state)
             converged_at[(converged_at < 0) & done & alive] = k
             _record(k, x, f, g, state, positions, losses, grad_norms, states)
+            if progress is not None:
+                progress(k)
 
     return Trajectories(
         objective=objective,

@@ -6,7 +6,7 @@ momentum values costs one vectorized run, not ten.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,12 +98,14 @@ def run_specs(
     noise: float = 0.0,
     batch_size: str | int | None = None,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[RunResult]:
     """Parse and validate every spec first (so a typo costs nothing), then run them grouped.
 
     ``noise``, ``batch_size`` and ``seed`` make the gradients stochastic (see
     ``optiscope.stochastic``); spec ``i`` uses random stream ``i``, so each run's randomness
-    is independent of the others and of how the specs are grouped.
+    is independent of the others and of how the specs are grouped. ``progress(done, total)``
+    reports steps done over all groups.
     """
     parsed, options = [], []
     for spec in specs:
@@ -118,8 +120,10 @@ def run_specs(
         key = (optimizer.name, options[i]["batch_size"], options[i]["noise"])
         groups.setdefault(key, []).append(i)
     results: list[RunResult | None] = [None] * len(parsed)
-    for (_, size, sigma), indices in groups.items():
+    total = steps * len(groups)
+    for g, ((_, size, sigma), indices) in enumerate(groups.items()):
         optimizer = parsed[indices[0]][1]
+        report_step = None if progress is None else _offset(progress, g * steps, total)
         traj = run(
             objective,
             optimizer,
@@ -128,11 +132,19 @@ def run_specs(
             start=start,
             record_state=record_state,
             gradient=gradient_source(objective, sigma, size, seed, np.array(indices)),
+            progress=report_step,
         )
         for row, i in enumerate(indices):
             spec, _, settings = parsed[i]
             results[i] = RunResult(spec, optimizer, settings, traj, row, options[i])
     return [r for r in results if r is not None]
+
+
+def _offset(
+    progress: Callable[[int, int], None], done_before: int, total: int
+) -> Callable[[int], None]:
+    """Turn one group's step count into steps done over the whole comparison."""
+    return lambda k: progress(done_before + k, total)
 
 
 def result_record(
