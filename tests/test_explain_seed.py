@@ -8,8 +8,9 @@ import pytest
 
 from optiscope import get_objective
 from optiscope.cli import main
-from optiscope.explain import explain, num, pct
+from optiscope.explain import explain
 from optiscope.seed import SEED_STEPS, seed_experiments
+from optiscope.tables import num, pct
 from optiscope.theory import heavy_ball_optimal
 from seed_reference import SeedMomentum, SeedRMSProp, SeedSGD, seed_path
 

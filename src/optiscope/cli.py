@@ -27,6 +27,7 @@ from optiscope.objectives import FUNCTIONS, Objective, get_objective
 from optiscope.optimizers import OPTIMIZERS
 from optiscope.specs import parse_point
 from optiscope.stochastic import parse_batch_size
+from optiscope.tables import markdown_table, results_table
 
 app = typer.Typer(
     name="optiscope",
@@ -88,79 +89,6 @@ def _start(objective: Objective, text: str | None) -> tuple[float, ...]:
 def _check_tol(tol: float) -> None:
     if not (math.isfinite(tol) and tol > 0):
         raise OptiscopeError(f"invalid --tol: {tol} (must be a positive number)")
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f}%"
-
-
-def _table_header(tol: float) -> list[str]:
-    return [
-        "optimizer",
-        "settings",
-        "final loss",
-        "distance to min",
-        f"steps to gap {tol:g}",
-        "evals to gap",
-        "evals",
-        "zig-zag",
-        "overshoot",
-        "rate",
-        "end",
-    ]
-
-
-def _table_cells(row: dict[str, Any]) -> list[str]:
-    """One run's cells: the basic metrics, evaluations, shape metrics and how it ended."""
-    m = row["metrics"]
-    if row.get("diverged_at") is not None:
-        stopped = f"diverged at step {row['diverged_at']}"
-    elif row.get("converged_at") is not None:
-        stopped = f"converged at step {row['converged_at']}"
-    elif m.get("cycle_period") is not None:
-        stopped = f"{m['cycle_period']}-cycle, amplitude {_fmt(m['cycle_amplitude'])}"
-    else:
-        stopped = "-"
-    return [
-        row["optimizer"],
-        row["settings"] or "defaults",
-        _fmt(m["loss_final"]),
-        _fmt(m["distance_final"]),
-        "not reached" if m["steps_to_tol"] is None else str(m["steps_to_tol"]),
-        _fmt(row.get("evaluations_to_tol")),
-        _fmt(row.get("evaluations")),
-        _pct(m.get("zigzag")),
-        _pct(m.get("overshoot")),
-        _fmt(m.get("rate")),
-        stopped,
-    ]
-
-
-def results_table(rows: list[dict[str, Any]], tol: float) -> Table:
-    """Terminal table: one row per run with its metrics."""
-    table = Table(show_lines=False)
-    for column in _table_header(tol):
-        justify = "left" if column in ("optimizer", "settings", "end") else "right"
-        table.add_column(column, justify=justify, overflow="fold")  # wrap, never cut a number
-    for row in rows:
-        table.add_row(*_table_cells(row))
-    return table
-
-
-def markdown_table(rows: list[dict[str, Any]], tol: float) -> str:
-    """The same table as Markdown, for files."""
-    head = _table_header(tol)
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(_table_cells(row)) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
 
 
 PROGRESS_MIN_STEPS = 20_000  # below this a run is over before a bar would help

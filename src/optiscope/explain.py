@@ -14,19 +14,10 @@ from optiscope import metrics
 from optiscope.errors import OptiscopeError
 from optiscope.experiments import RunResult, result_record, run_specs
 from optiscope.objectives.base import Objective
+from optiscope.tables import num, pct
 from optiscope.theory import theory_report
 
 OVERSHOOT_WORTH_SAYING = 0.01  # below 1% of the starting distance an overshoot is not news
-
-
-def num(v: float) -> str:
-    """How every number appears in the text: 4 significant digits."""
-    return f"{v:.4g}"
-
-
-def pct(v: float) -> str:
-    """A fraction as a whole percentage."""
-    return f"{100 * v:.0f}%"
 
 
 def direction_names(count: int, eigenvalues: Sequence[float] | None) -> list[str]:

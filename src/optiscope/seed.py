@@ -18,8 +18,9 @@ from typing import Any
 
 from optiscope import metrics
 from optiscope.experiments import run_specs
-from optiscope.explain import explain, measured_sentences, num, outcome_sentence, pct
+from optiscope.explain import explain, measured_sentences, outcome_sentence
 from optiscope.objectives import get_objective
+from optiscope.tables import num, pct
 from optiscope.theory import heavy_ball_optimal, local_model
 
 SEED_LR = 0.1

@@ -1,0 +1,93 @@
+"""The run table of `run` and `compare`: one row per run, for the terminal and for Markdown.
+
+Rows are the JSON records of ``experiments.result_record`` (with a ``settings`` label), so the
+table shows exactly the numbers that ``--json`` prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+
+def num(v: float) -> str:
+    """How every number appears in tables and sentences: 4 significant digits."""
+    return f"{v:.4g}"
+
+
+def pct(v: float) -> str:
+    """A fraction as a whole percentage."""
+    return f"{100 * v:.0f}%"
+
+
+def _fmt(value: Any) -> str:
+    """A cell: "-" for an undefined value, ``num`` for floats."""
+    if value is None:
+        return "-"
+    return num(value) if isinstance(value, float) else str(value)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else pct(value)
+
+
+def _table_header(tol: float) -> list[str]:
+    return [
+        "optimizer",
+        "settings",
+        "final loss",
+        "distance to min",
+        f"steps to gap {tol:g}",
+        "evals to gap",
+        "evals",
+        "zig-zag",
+        "overshoot",
+        "rate",
+        "end",
+    ]
+
+
+def _table_cells(row: dict[str, Any]) -> list[str]:
+    """One run's cells: the basic metrics, evaluations, shape metrics and how it ended."""
+    m = row["metrics"]
+    if row.get("diverged_at") is not None:
+        stopped = f"diverged at step {row['diverged_at']}"
+    elif row.get("converged_at") is not None:
+        stopped = f"converged at step {row['converged_at']}"
+    elif m.get("cycle_period") is not None:
+        stopped = f"{m['cycle_period']}-cycle, amplitude {_fmt(m['cycle_amplitude'])}"
+    else:
+        stopped = "-"
+    return [
+        row["optimizer"],
+        row["settings"] or "defaults",
+        _fmt(m["loss_final"]),
+        _fmt(m["distance_final"]),
+        "not reached" if m["steps_to_tol"] is None else str(m["steps_to_tol"]),
+        _fmt(row.get("evaluations_to_tol")),
+        _fmt(row.get("evaluations")),
+        _pct(m.get("zigzag")),
+        _pct(m.get("overshoot")),
+        _fmt(m.get("rate")),
+        stopped,
+    ]
+
+
+def results_table(rows: list[dict[str, Any]], tol: float) -> Table:
+    """Terminal table: one row per run with its metrics."""
+    table = Table(show_lines=False)
+    for column in _table_header(tol):
+        justify = "left" if column in ("optimizer", "settings", "end") else "right"
+        table.add_column(column, justify=justify, overflow="fold")  # wrap, never cut a number
+    for row in rows:
+        table.add_row(*_table_cells(row))
+    return table
+
+
+def markdown_table(rows: list[dict[str, Any]], tol: float) -> str:
+    """The same table as Markdown, for files."""
+    head = _table_header(tol)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(_table_cells(row)) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
