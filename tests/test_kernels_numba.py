@@ -8,12 +8,11 @@ trajectories and coordinates would call. This guards the "plain arithmetic only"
 import inspect
 import types
 
+import numba  # noqa: E402 - in the test extras
 import numpy as np
 import pytest
 
 from optiscope.optimizers import adadelta, adagrad, adam, ftrl, rmsprop, sgd
-
-numba = pytest.importorskip("numba")  # in the test extras: CI always has it
 
 KERNELS = [
     fn

@@ -14,12 +14,12 @@ import inspect
 
 import numpy as np
 import pytest
+import torch  # noqa: E402 - the reference implementation (test extras)
 
 from optiscope.objectives import get_objective
 from optiscope.optimizers import get_optimizer
 from optiscope.optimizers.registry import OPTIMIZERS, _ensure_loaded
-
-torch = pytest.importorskip("torch")
+from torch_reference import torch_optimizer
 
 STEPS = 200
 FUNCTIONS = ("aniso", "rosenbrock", "beale", "quadratic:kappa=20,angle=30")
@@ -83,24 +83,6 @@ def _spec(config: str, function: str) -> str:
     return f"{config}{',' if ':' in config else ':'}lr={GD_LR[function]}"
 
 
-def _torch_optimizer(name: str, hp: dict, param):
-    """The torch.optim counterpart of a resolved setting; the names are torch's keywords."""
-    kwargs = dict(hp)
-    if "beta1" in kwargs:
-        kwargs["betas"] = (kwargs.pop("beta1"), kwargs.pop("beta2"))
-    cls = {
-        "sgd": torch.optim.SGD,
-        "momentum": torch.optim.SGD,
-        "nesterov": torch.optim.SGD,
-        "rmsprop": torch.optim.RMSprop,
-        "adam": torch.optim.Adam,
-        "adamw": torch.optim.AdamW,
-        "adagrad": torch.optim.Adagrad,
-        "adadelta": torch.optim.Adadelta,
-    }[name]
-    return cls([param], foreach=False, **kwargs)
-
-
 def run_optiscope(spec: str, function: str, starts: np.ndarray) -> np.ndarray:
     """[S+1, B, D] positions: all starts in one batch, our own loop (not the engine)."""
     objective = get_objective(function)
@@ -123,7 +105,7 @@ def torch_steps(spec: str, function: str, start: np.ndarray):
     objective = get_objective(function)
     optimizer, setting = get_optimizer(spec)
     p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
-    opt = _torch_optimizer(optimizer.name, setting, p)
+    opt = torch_optimizer(optimizer.name, setting, p)
 
     def snapshot():
         state = {

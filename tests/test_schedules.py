@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 import pytest
+import torch  # noqa: E402 - the reference implementation (test extras)
 
 from optiscope.cli import main
 from optiscope.engine import run
@@ -22,8 +23,8 @@ from optiscope.errors import OptiscopeError
 from optiscope.objectives import get_objective
 from optiscope.optimizers import get_optimizer
 from optiscope.schedules import KEYS, PARAMS, SCHEDULES, learning_rates
+from torch_reference import torch_optimizer
 
-torch = pytest.importorskip("torch")
 sched = torch.optim.lr_scheduler
 
 STEPS = 200
@@ -169,27 +170,13 @@ def test_constant_is_none_and_mixed_batches_are_per_row() -> None:
 
 # -- whole trajectories under a schedule vs torch.optim + scheduler ----------------------------
 
-TORCH_OPTIMIZERS = {
-    "sgd": torch.optim.SGD,
-    "momentum": torch.optim.SGD,
-    "nesterov": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "adagrad": torch.optim.Adagrad,
-    "adadelta": torch.optim.Adadelta,
-}
-
 
 def torch_path(spec: str, factory, function: str, start) -> np.ndarray:
     """[S+1, D] positions of torch.optim with the scheduler, fed our objective's gradient."""
     objective = get_objective(function)
     optimizer, setting = get_optimizer(spec)
-    kwargs = {k: v for k, v in setting.items() if k not in KEYS and k != "momentum_form"}
-    if "beta1" in kwargs:
-        kwargs["betas"] = (kwargs.pop("beta1"), kwargs.pop("beta2"))
     p = torch.tensor(start, dtype=torch.float64, requires_grad=True)
-    opt = TORCH_OPTIMIZERS[optimizer.name]([p], foreach=False, **kwargs)
+    opt = torch_optimizer(optimizer.name, setting, p)
     scheduler = factory(opt)
     out = [np.array(start, dtype=np.float64)]
     for _ in range(STEPS):

@@ -476,8 +476,7 @@ def test_minimizer_search_for_functions_without_known_minimizers():
         local_model(tilted)
 
 
-def test_typed_in_formula_when_the_parser_is_available():
-    pytest.importorskip("optiscope.objectives.expression")
+def test_typed_in_formula():
     r = theory_report("(w1 - 1)**2 + 10*(w2 + 2)**2", ["sgd:lr=0.01"])
     np.testing.assert_allclose(r["point"], [1.0, -2.0], atol=1e-10)
     np.testing.assert_allclose(r["eigenvalues"], [2.0, 20.0], rtol=1e-10)
