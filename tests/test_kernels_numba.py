@@ -8,7 +8,7 @@ trajectories and coordinates would call. This guards the "plain arithmetic only"
 import inspect
 import types
 
-import numba  # noqa: E402 - in the test extras
+import numba
 import numpy as np
 import pytest
 

@@ -14,7 +14,7 @@ import inspect
 
 import numpy as np
 import pytest
-import torch  # noqa: E402 - the reference implementation (test extras)
+import torch
 
 from optiscope.objectives import get_objective
 from optiscope.optimizers import get_optimizer

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 import pytest
-import torch  # noqa: E402 - the reference implementation (test extras)
+import torch
 
 from optiscope.cli import main
 from optiscope.engine import run
