@@ -97,9 +97,6 @@ class GradientSource(Protocol):
     def __call__(self, x: np.ndarray, step: int) -> np.ndarray: ...
 
 
-Evaluate = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-
-
 def run(
     objective: Objective,
     optimizer: Optimizer,

@@ -13,7 +13,7 @@ schedule was given (``schedules.py``; they apply to every optimizer and are not 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -23,6 +23,7 @@ from optiscope.errors import OptiscopeError
 from optiscope.specs import closest_names, to_bool, to_float
 
 HParams = dict[str, np.ndarray]  # name -> [B, 1] float64
+Evaluate = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # x [B, D] -> (f [B], g [B, D])
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ class Optimizer:
 
     def step(
         self,
-        evaluate: Any,
+        evaluate: Evaluate,
         state: NamedTuple,
         params: np.ndarray,
         loss: np.ndarray,

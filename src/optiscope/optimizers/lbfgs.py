@@ -9,12 +9,12 @@ never over trajectories).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from optiscope.optimizers import _common as c
-from optiscope.optimizers.base import HParams, HyperParam, Optimizer
+from optiscope.optimizers.base import Evaluate, HParams, HyperParam, Optimizer
 
 MAX_EVAL = 25  # torch's max_eval per .step(); the line search may use max_eval - 1 more trials
 MAX_LS = MAX_EVAL - 1  # torch: max_ls = max_eval - current_evals, with current_evals = 1
@@ -385,7 +385,7 @@ class LBFGS(Optimizer):
 
     def step(
         self,
-        evaluate: Any,
+        evaluate: Evaluate,
         state: LBFGSState,
         params: np.ndarray,
         loss: np.ndarray,
