@@ -8,7 +8,7 @@ import pytest
 
 from optiscope import get_objective
 from optiscope.cli import main
-from optiscope.explain import explain
+from optiscope.explain import direction_names, explain
 from optiscope.seed import SEED_STEPS, seed_experiments
 from optiscope.tables import num, pct
 from optiscope.theory import heavy_ball_optimal
@@ -40,8 +40,13 @@ def test_sentences_cite_the_measured_numbers(explained):
             assert f"period {m['cycle_period']}" in text and num(m["cycle_amplitude"]) in text
         elif m["rate"] is not None and m["diverged_at"] is None:
             assert num(m["rate"]) in text
-        for z in m["zigzag_per_direction"]:
-            assert pct(z) in text
+        per = m["zigzag_per_direction"]
+        names = direction_names(len(per), explained["theory"]["eigenvalues"])
+        if any(per):  # each direction's share, named ("0%" alone would match "100%")
+            for z, name in zip(per, names, strict=True):
+                assert f"{pct(z)} of steps in {name}" in text
+        else:
+            assert "No zig-zag" in text
         th = run["theory"]
         if th.get("predicted_rate") is not None:
             assert num(th["predicted_rate"]) in text
@@ -150,3 +155,35 @@ def test_seed_command_writes_everything_and_reproduces_the_note(tmp_path, capsys
     assert all(len(row) == len(summary["columns"]) for row in summary["rows"])
     cycle_rows = [r for r in summary["rows"] if "alpha=0.1" in r[2]]
     assert cycle_rows and all("period 2, amplitude 0.05" in r[9] for r in cycle_rows)
+
+
+def test_a_run_that_finds_another_minimum_is_not_judged_by_the_first_ones_theory():
+    data = explain(get_objective("himmelblau"), ["sgd:lr=0.01"], steps=300, start=(-0.5, -0.5))
+    run = data["runs"][0]
+    text = " ".join(run["text"])
+    assert "not the one at (3, 2)" in text and "theory predicts" not in text
+    assert run["theory"] is None
+
+
+def test_unstable_on_a_non_quadratic_means_cannot_settle_not_must_diverge():
+    run = explain(get_objective("rastrigin"), ["sgd:lr=0.1"], steps=100)["runs"][0]
+    text = " ".join(run["text"])
+    assert run["metrics"]["diverged_at"] is None
+    assert "cannot settle" in text and "must diverge" not in text
+
+
+def test_a_root_of_modulus_one_is_not_called_growth():
+    run = explain(get_objective("iso"), ["sgd:lr=1"], steps=20)["runs"][0]
+    text = " ".join(run["text"])
+    assert "modulus 1" in text and "must diverge" not in text
+
+
+def test_undefined_zigzag_is_not_reported_as_none():
+    run = explain(get_objective("aniso"), ["sgd:lr=0.1"], steps=1)["runs"][0]
+    assert run["metrics"]["zigzag_per_direction"] == [None, None]
+    assert not any(s.startswith(("Zig-zag", "No zig-zag")) for s in run["text"])
+
+
+def test_gradient_options_do_not_break_the_theory():
+    data = explain(get_objective("aniso"), ["sgd:lr=0.1,noise=0.1"], steps=20)
+    assert data["theory_error"] is None and data["runs"][0]["theory"]["method"] == "gd"

@@ -181,20 +181,27 @@ def run_command(
     batch_size: BatchOpt = "full",
     seed: SeedOpt = 0,
 ) -> None:
-    """Run one optimizer on one function and report where it ended."""
+    """Run one optimizer on one function and report where it ended.
+
+    Examples:
+
+    \b
+      optiscope run aniso momentum:lr=0.1,momentum=0.9 --steps 50 --start 1,1
+      optiscope run '(1-w1)**2 + 100*(w2-w1**2)**2' adam:lr=0.05 --start=-1.2,1 --plot r.png
+      optiscope run linreg:features=bmi sgd:lr=0.5 --batch-size 1 --seed 3
+    """
     objective, results, data = _execute(
         function, [optspec], steps, start, tol, with_path, noise, batch_size, seed
     )
-    if plot is not None:
-        _write_figure(objective, results, plot, data)
+    figure = None if plot is None else _write_figure(objective, results, plot, data)
     if as_json:
         _print_json(data)
         return
     _print_header(objective, data)
     out.print(results_table(data["runs"], tol))
     out.print(f"final point: ({', '.join(f'{v:.6g}' for v in data['runs'][0]['x_final'])})")
-    if plot is not None:
-        out.print(f"figure: {plot}")
+    if figure is not None:
+        out.print(f"figure: {figure}")
 
 
 @app.command("compare")
@@ -216,8 +223,10 @@ def compare_command(
     """Run several optimizers from the same start; write a figure and a table.
 
     Example (the seed note's comparison):
-      optiscope compare aniso sgd:lr=0.1 momentum:lr=0.1,momentum=0.9
-      rmsprop:lr=0.1,alpha=0.9,eps=1e-10 --steps 50 --start 1,1
+
+    \b
+      optiscope compare aniso sgd:lr=0.1 momentum:lr=0.1,momentum=0.9 \\
+          rmsprop:lr=0.1,alpha=0.9,eps=1e-10 --steps 50 --start 1,1
     """
     objective, results, data = _execute(
         function, optspecs, steps, start, tol, with_path, noise, batch_size, seed
@@ -374,7 +383,10 @@ def explain_command(
     """Run the optimizers and say in plain words what happened and why.
 
     Every number in the text is measured in this run or predicted by the theory of quadratics.
-    Example: optiscope explain aniso momentum:lr=0.1,momentum=0.99 --steps 50 --start 1,1
+    Example:
+
+    \b
+      optiscope explain aniso momentum:lr=0.1,momentum=0.99 --steps 50 --start 1,1
     """
     from optiscope.explain import explain
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from optiscope import metrics
 from optiscope.errors import OptiscopeError
-from optiscope.experiments import RunResult, result_record, run_specs
+from optiscope.experiments import RunResult, result_record, run_specs, split_gradient_options
 from optiscope.objectives.base import Objective
 from optiscope.tables import num, pct
 from optiscope.theory import theory_report
@@ -21,10 +23,14 @@ OVERSHOOT_WORTH_SAYING = 0.01  # below 1% of the starting distance an overshoot 
 
 
 def direction_names(count: int, eigenvalues: Sequence[float] | None) -> list[str]:
-    """``["flat direction", "steep direction"]`` in ascending-curvature order (2-D)."""
+    """``["the flat direction", "the steep direction"]`` in ascending-curvature order (2-D)."""
     if eigenvalues is not None and count == 2 and eigenvalues[0] != eigenvalues[-1]:
-        return ["flat direction", "steep direction"]
+        return ["the flat direction", "the steep direction"]
     return [f"direction {i + 1}" for i in range(count)]
+
+
+def _steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
 
 
 def outcome_sentence(
@@ -39,28 +45,33 @@ def outcome_sentence(
     if m["steps_to_tol"] is not None:
         return (
             f"{label} reached a loss gap of {num(tol)} at step {m['steps_to_tol']} and ended at "
-            f"loss {num(m['loss_final'])} after {steps} steps."
+            f"loss {num(m['loss_final'])} after {_steps(steps)}."
         )
     if not has_minimum:
         return (
-            f"{label} ran {steps} steps and ended at loss {num(m['loss_final'])} (this function "
+            f"{label} ran {_steps(steps)} and ended at loss {num(m['loss_final'])} (this function "
             f"has no known minimum, so there is no gap to reach)."
         )
     where = ""
     if m["distance_final"] is not None:
         where = f", {num(m['distance_final'])} away from the minimizer"
     return (
-        f"{label} did not reach a loss gap of {num(tol)} in {steps} steps: it ended at loss "
+        f"{label} did not reach a loss gap of {num(tol)} in {_steps(steps)}: it ended at loss "
         f"{num(m['loss_final'])}{where}."
     )
 
 
-def theory_sentences(th: Mapping[str, Any], tol: float) -> list[str]:
-    """What the linear theory predicts for this setting (GD, heavy ball, Nesterov)."""
+def theory_sentences(th: Mapping[str, Any], tol: float, exact: bool = True) -> list[str]:
+    """What the linear theory predicts for this setting (GD, heavy ball, Nesterov).
+
+    ``exact`` is False when the theory is a local quadratic model of a non-quadratic function:
+    an unstable setting then cannot settle at the minimizer, but need not blow up.
+    """
     if th.get("method") == "adaptive":
         return [f"Theory note: {note}." for note in th.get("notes", [])]
     if th.get("predicted_rate") is None:
-        return []
+        reason = th.get("reason")
+        return [f"Theory: no linear prediction: {reason}."] if reason else []
     method = {
         "gd": "gradient descent",
         "heavy_ball": "heavy-ball momentum",
@@ -68,11 +79,17 @@ def theory_sentences(th: Mapping[str, Any], tol: float) -> list[str]:
     }[th["method"]]
     rate = th["predicted_rate"]
     if not th["stable"]:
-        return [
-            f"Theory: {method} at this lr is unstable on this function (lr must stay below "
-            f"{num(th['stable_lr_max'])}); the slowest mode grows by {num(rate)} per step, so it "
-            f"must diverge."
-        ]
+        bound = f"lr must stay below {num(th['stable_lr_max'])}"
+        if rate == 1.0:  # a root on the unit circle: neither grows nor decays
+            fate = "its slowest mode keeps its size (a root of modulus 1), so it cannot converge"
+        elif exact:
+            fate = f"its fastest-growing mode grows by {num(rate)} per step, so it must diverge"
+        else:
+            fate = (
+                f"near the minimizer its fastest-growing mode would grow by {num(rate)} per "
+                f"step, so it cannot settle there"
+            )
+        return [f"Theory: {method} at this lr is unstable on this function ({bound}); {fate}."]
     if th["oscillates"]:
         shape = "oscillates around the minimum (complex roots)"
     elif th.get("zigzag"):
@@ -98,13 +115,13 @@ def measured_sentences(
             else [f"w{i + 1}" for i in range(len(per))]
         )
         flips = [
-            f"{pct(z)} of steps in the {n}" if per_dir is not None else f"{pct(z)} in {n}"
+            f"{pct(z)} of steps in {n}" if per_dir is not None else f"{pct(z)} in {n}"
             for z, n in zip(per, names, strict=True)
             if z is not None
         ]
         if any(z for z in per if z):
             out.append("Zig-zag: consecutive steps reversed direction in " + ", ".join(flips) + ".")
-        else:
+        elif flips:  # defined and all zero (undefined values say nothing)
             out.append("No zig-zag: consecutive steps never reversed direction.")
     diverged = m.get("diverged_at") is not None
     overshoot = m.get("overshoot")
@@ -120,13 +137,34 @@ def measured_sentences(
         )
     elif m.get("rate") is not None and m.get("rate_fit_range"):
         a, b = m["rate_fit_range"]
+        quantity = m.get("rate_of") or "distance to the minimizer"
         measured = (
-            f"Measured rate: the distance shrank by {num(m['rate'])} per step (steps {a}-{b})"
+            f"Measured rate: the {quantity} shrank by {num(m['rate'])} per step (steps {a}-{b})"
         )
         if th is not None and th.get("predicted_rate") is not None and th.get("stable"):
             measured += f"; theory predicts {num(th['predicted_rate'])}"
         out.append(measured + ".")
     return out
+
+
+def _other_minimizer(
+    objective: Objective, record: Mapping[str, Any], report: Mapping[str, Any] | None
+) -> str | None:
+    """A sentence when the run ended next to a known minimizer other than the modelled one."""
+    minimizers = np.asarray(objective.minimizers, dtype=np.float64).reshape(-1, objective.dim)
+    if report is None or record["diverged_at"] is not None or len(minimizers) < 2:
+        return None
+    final = np.asarray(record["x_final"])
+    nearest = minimizers[np.argmin(np.linalg.norm(minimizers - final, axis=1))]
+    modelled = np.asarray(report["point"])
+    if np.allclose(nearest, modelled, rtol=1e-6, atol=1e-9):
+        return None
+    where = ", ".join(num(v) for v in nearest)
+    other = ", ".join(num(v) for v in modelled)
+    return (
+        f"It ended near the minimizer ({where}), not the one at ({other}) nearest the start "
+        f"that the theory models, so the theory's predictions do not apply to this run."
+    )
 
 
 def best_settings_sentences(report: Mapping[str, Any]) -> list[str]:
@@ -157,8 +195,11 @@ def explain(
     point = tuple(objective.start if start is None else start)
     if results is None:
         results = run_specs(objective, specs, steps=steps, start=point)
+    optimizer_specs = [split_gradient_options(spec)[0] for spec in specs]  # no noise/batch keys
     try:
-        report: dict[str, Any] | None = theory_report(objective, list(specs), start=point, tol=tol)
+        report: dict[str, Any] | None = theory_report(
+            objective, optimizer_specs, start=point, tol=tol
+        )
         theory_error = None
     except OptiscopeError as err:  # no minimum, no Hessian: say so, still explain the runs
         report, theory_error = None, str(err)
@@ -166,12 +207,15 @@ def explain(
     runs = []
     for i, result in enumerate(results):
         record = result_record(result, tol)
-        label = result.label
         th = None if report is None else report["runs"][i]
         m = record["metrics"]
-        text = [outcome_sentence(label, m, steps, tol, objective.f_min is not None)]
-        if th is not None:
-            text += theory_sentences(th, tol)
+        text = [outcome_sentence(result.label, m, steps, tol, objective.f_min is not None)]
+        elsewhere = _other_minimizer(objective, record, report)
+        if elsewhere is not None:
+            text.append(elsewhere)
+            th = None  # the theory describes another minimum than the one this run found
+        elif th is not None:
+            text += theory_sentences(th, tol, exact=bool(report.get("quadratic")))
         text += measured_sentences(m, th, eigenvalues)
         runs.append({**record, "theory": th, "text": text})
     best = [] if report is None or report.get("gd") is None else best_settings_sentences(report)

@@ -20,7 +20,7 @@ from optiscope import metrics
 from optiscope.experiments import run_specs
 from optiscope.explain import explain, measured_sentences, outcome_sentence
 from optiscope.objectives import get_objective
-from optiscope.tables import num, pct
+from optiscope.tables import num, pct, steps_cell
 from optiscope.theory import heavy_ball_optimal, local_model
 
 SEED_LR = 0.1
@@ -144,7 +144,7 @@ def table_row(key: str, run: dict[str, Any], diag: str) -> list[str]:
         run["optimizer"],
         run["settings"],
         num(m["loss_final"]),
-        "not reached" if m["steps_to_tol"] is None else str(m["steps_to_tol"]),
+        steps_cell(m),
         " / ".join(pct(z) for z in zz) if zz else "-",
         "-" if m["overshoot"] is None else pct(m["overshoot"]),
         "-" if m["rate"] is None else num(m["rate"]),

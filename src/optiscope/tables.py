@@ -32,6 +32,13 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else pct(value)
 
 
+def steps_cell(m: dict[str, Any]) -> str:
+    """Steps to the gap tolerance; "-" when there is no gap (the minimum is unknown)."""
+    if m["steps_to_tol"] is not None:
+        return str(m["steps_to_tol"])
+    return "-" if m["gap_final"] is None else "not reached"
+
+
 def _table_header(tol: float) -> list[str]:
     return [
         "optimizer",
@@ -64,7 +71,7 @@ def _table_cells(row: dict[str, Any]) -> list[str]:
         row["settings"] or "defaults",
         _fmt(m["loss_final"]),
         _fmt(m["distance_final"]),
-        "not reached" if m["steps_to_tol"] is None else str(m["steps_to_tol"]),
+        steps_cell(m),
         _fmt(row.get("evaluations_to_tol")),
         _fmt(row.get("evaluations")),
         _pct(m.get("zigzag")),

@@ -76,7 +76,8 @@ def draw_surface(
     """Draw the surface and the paths at height f on ``ax`` (3-D axes, computed_zorder off)."""
     X, Y, Z = evaluate_grid(objective, lo, hi, GRID)
     h = height_map(Z, objective.f_min)
-    H = h(np.where(np.isfinite(Z), Z, np.inf))
+    # +inf (overflow) is clipped to the top; NaN (undefined, e.g. log of a negative) stays a hole
+    H = h(np.where(np.isnan(Z), np.nan, np.where(np.isfinite(Z), Z, np.inf)))
     cmap = colormaps[SURFACE_CMAP]
     ax.plot_surface(
         X,
