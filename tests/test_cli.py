@@ -204,3 +204,26 @@ def test_formula_that_python_warns_about_still_gives_one_line():
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "SyntaxWarning" not in proc.stderr
+
+
+def test_plot_reports_the_file_it_wrote(tmp_path, capsys):
+    code, out, _ = cli(
+        capsys, "run", "aniso", "sgd", "--steps", "5", "--plot", str(tmp_path / "fig")
+    )
+    assert code == 0
+    assert (tmp_path / "fig.png").stat().st_size > 10_000
+    assert f"figure: {tmp_path / 'fig.png'}" in out
+
+
+def test_steps_to_tol_is_blank_without_a_known_minimum(tmp_path, capsys):
+    code, _, _ = cli(
+        capsys, "compare", "w1**2 + w2**2", "sgd:lr=0.1", "--steps", "50", "--out", str(tmp_path)
+    )
+    assert code == 0
+    row = (tmp_path / "table.md").read_text().splitlines()[2].split("|")
+    assert row[5].strip() == "-"  # typed-in formula: f_min unknown, so no gap to reach
+    code, _, _ = cli(
+        capsys, "compare", "iso", "sgd:lr=0.01", "--steps", "5", "--out", str(tmp_path)
+    )
+    row = (tmp_path / "table.md").read_text().splitlines()[2].split("|")
+    assert row[5].strip() == "not reached"
