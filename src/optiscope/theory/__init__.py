@@ -11,7 +11,12 @@ linear-iteration theory of that quadratic (nothing here runs an optimizer):
   (eigenvalue ``lam``) the error obeys ``x_{k+1} = p x_k - q x_{k-1}``; the characteristic roots
   ``s^2 - p s + q = 0`` give the rate (``max |s|``), stability (``max |s| < 1``), oscillation
   (complex roots) and, in closed form, the whole error sequence;
-- adaptive methods (RMSProp, Adam, Adagrad, Adadelta) are not linear: only notes.
+- adaptive methods (RMSProp, Adam, Adagrad, Adadelta, FTRL) are not linear: only notes;
+  L-BFGS builds its own curvature model (no fixed linear rate), and under a learning-rate
+  schedule other than constant the iteration is not one fixed linear map: no prediction;
+- only a strict minimum has a quadratic model: a degenerate one (``w1^4 + w2^4``, where the
+  curvature changes by orders of magnitude within a short distance) is refused, as is a
+  ``kappa`` beyond float64's resolution (``KAPPA_MAX``); a large ``kappa`` below it is fine.
 
 Modules: ``model`` (the local quadratic model; ``minimizer`` finds the point when none is
 known), ``optimal`` (best tunings), ``linear`` (the per-direction iteration analysis),
@@ -38,11 +43,12 @@ from optiscope.theory.linear import (
     recurrence,
     stable_lr_max,
 )
-from optiscope.theory.model import AXIS_TOL_DEG, LocalQuadratic, local_model
+from optiscope.theory.model import AXIS_TOL_DEG, KAPPA_MAX, LocalQuadratic, local_model
 from optiscope.theory.optimal import gd_optimal, heavy_ball_optimal, nesterov_optimal
 from optiscope.theory.predict import (
     EXACT_STEPS_MAX,
     STEPS_MAX,
+    check_tol,
     predicted_path,
     predicted_steps_to_tol,
 )
@@ -52,6 +58,7 @@ from optiscope.theory.text import theory_text
 __all__ = [
     "AXIS_TOL_DEG",
     "EXACT_STEPS_MAX",
+    "KAPPA_MAX",
     "LINEAR_METHODS",
     "REPEATED_RTOL",
     "SIGN_DESCENT_MAX",
@@ -59,6 +66,7 @@ __all__ = [
     "LinearSetting",
     "LocalQuadratic",
     "char_roots",
+    "check_tol",
     "direction",
     "gd_optimal",
     "heavy_ball_optimal",

@@ -1,4 +1,4 @@
-"""How the theory writes numbers and points: 4 significant digits, JSON-safe floats."""
+"""How the theory writes numbers and points: the project's number format, JSON-safe floats."""
 
 from __future__ import annotations
 
@@ -7,14 +7,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from optiscope.tables import num
+
 
 def _json_float(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
-def _g(v: float) -> str:
-    return f"{float(v):.4g}"
-
-
 def _fmt_point(p: Sequence[float] | np.ndarray) -> str:
-    return "(" + ", ".join(_g(v) for v in p) + ")"
+    return "(" + ", ".join(num(v) for v in p) + ")"

@@ -12,7 +12,13 @@ import numpy as np
 
 from optiscope.errors import OptiscopeError
 from optiscope.objectives.base import Objective
-from optiscope.theory.formatting import _fmt_point, _g
+from optiscope.tables import num
+from optiscope.theory.formatting import _fmt_point
+
+
+def _norm(v: np.ndarray) -> float:
+    """The Euclidean norm without underflow (numpy's squares first: 3e-300 gives 0)."""
+    return math.hypot(*(float(c) for c in v))
 
 
 def _hessian(objective: Objective, x: np.ndarray) -> np.ndarray:
@@ -28,7 +34,7 @@ def _search_minimizer(objective: Objective, start: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
         x = _descend(objective, start)
         if x is not None:
-            return x
+            return _polish(objective, x)
         c = _critical_point(objective, start)
     if c is None:
         raise OptiscopeError(
@@ -36,7 +42,7 @@ def _search_minimizer(objective: Objective, start: np.ndarray) -> np.ndarray:
             "neither reached a point with zero gradient nor stayed bounded)"
         )
     lam = np.linalg.eigvalsh(_hessian(objective, c))
-    where, eig = _fmt_point(c), ", ".join(_g(v) for v in lam)
+    where, eig = _fmt_point(c), ", ".join(num(v) for v in lam)
     if not np.isfinite(lam).all():
         raise OptiscopeError(f"{name}: the Hessian at the critical point {where} is not finite")
     # relative to the curvature at the start too: a degenerate point's Hessian tends to 0
@@ -45,11 +51,12 @@ def _search_minimizer(objective: Objective, start: np.ndarray) -> np.ndarray:
         kind = "a maximum" if lam[-1] < -1e-8 * scale else "a saddle"
         raise OptiscopeError(
             f"{name} has no minimum near the start: its Hessian at the critical point {where} "
-            f"has a negative eigenvalue ({_g(lam[0])}): {kind} (eigenvalues {eig})"
+            f"has a negative eigenvalue ({num(lam[0])}): {kind} (eigenvalues {eig})"
         )
     raise OptiscopeError(
         f"{name} has no strict minimum near the start: the Hessian at the critical point {where} "
-        f"is singular (eigenvalues {eig}): second-order theory cannot classify it"
+        f"is singular (eigenvalues {eig}): a degenerate critical point, which second-order "
+        "theory cannot classify"
     )
 
 
@@ -57,11 +64,12 @@ def _descend(objective: Objective, x: np.ndarray, iters: int = 200) -> np.ndarra
     """Modified Newton (``|eigenvalues|`` of the Hessian, floored) with Armijo backtracking.
 
     It runs until no step is accepted (or ``iters``): at a strict minimizer Newton converges
-    quadratically to full precision; at a degenerate one only linearly, so the Hessian it ends
-    at is clearly singular and the point is rejected.
+    quadratically to full precision; at a degenerate one only linearly. Any positive definite
+    end point is returned, however ill-conditioned: ``local_model`` tells a degenerate minimum
+    from an ill-conditioned one by how the curvature changes nearby.
     """
     f = float(objective.value(x[None])[0])
-    g0 = float(np.linalg.norm(objective.grad(x[None])[0]))
+    g0 = _norm(objective.grad(x[None])[0])
     for _ in range(iters):
         g = objective.grad(x[None])[0]
         h = _hessian(objective, x)
@@ -85,8 +93,28 @@ def _descend(objective: Objective, x: np.ndarray, iters: int = 200) -> np.ndarra
             return None  # running away: unbounded below
     g = objective.grad(x[None])[0]
     lam = np.linalg.eigvalsh(_hessian(objective, x))
-    ok = np.isfinite(lam).all() and lam[0] > 1e-12 * max(float(np.max(np.abs(lam))), 1e-300)
-    return x if ok and np.linalg.norm(g) <= 1e-6 * max(1.0, g0) else None
+    ok = np.isfinite(lam).all() and lam[0] > 0.0
+    return x if ok and _norm(g) <= 1e-6 * max(1.0, g0) else None
+
+
+def _polish(objective: Objective, x: np.ndarray) -> np.ndarray:
+    """Plain Newton steps on the gradient from the minimizer ``_descend`` found.
+
+    At a strict minimizer they change nothing beyond rounding (it has converged). Where the
+    descent stopped early they finish the job: at a degenerate minimum (Newton converges
+    only linearly, and the descent's eigenvalue floor slows it further) they go much closer,
+    so the curvature test in ``local_model`` sees how flat the point is; on a function of tiny
+    scale (``1e-300*(w1^2 + w2^2)``, where every gradient passes the descent's absolute
+    tolerance at once) they reach the minimizer instead of stopping at the start. A point
+    with a higher value (beyond rounding) is not taken.
+    """
+    p = _critical_point(objective, x)
+    if p is None:
+        return x
+    f_x = float(objective.value(x[None])[0])
+    f_p = float(objective.value(p[None])[0])
+    ok = math.isfinite(f_p) and f_p <= f_x + 1e-12 * max(abs(f_x), abs(f_p))
+    return p if ok else x
 
 
 def _critical_point(objective: Objective, x: np.ndarray, iters: int = 200) -> np.ndarray | None:
@@ -96,20 +124,20 @@ def _critical_point(objective: Objective, x: np.ndarray, iters: int = 200) -> np
     point (linear convergence) the Hessian found is clearly singular, not merely small.
     """
     g = objective.grad(x[None])[0]
-    g0 = float(np.linalg.norm(g))
+    g0 = _norm(g)
     for _ in range(iters):
-        norm = float(np.linalg.norm(g))
+        norm = _norm(g)
         if not math.isfinite(norm) or norm == 0.0:
             break
         step = np.linalg.lstsq(_hessian(objective, x), -g, rcond=None)[0]
         t = 1.0
         while t > 1e-12:
             g_new = objective.grad((x + t * step)[None])[0]
-            if np.isfinite(g_new).all() and np.linalg.norm(g_new) < norm:
+            if np.isfinite(g_new).all() and _norm(g_new) < norm:
                 break
             t *= 0.5
         else:
             break
         x, g = x + t * step, g_new
-    ok = np.isfinite(g).all() and np.linalg.norm(g) <= 1e-6 * max(1.0, g0)
+    ok = np.isfinite(g).all() and _norm(g) <= 1e-6 * max(1.0, g0)
     return x if ok else None

@@ -1,8 +1,16 @@
-"""Closed-form best tunings of GD, heavy ball and Nesterov for eigenvalues in ``[mu, L]``."""
+"""Closed-form best tunings of GD, heavy ball and Nesterov for eigenvalues in ``[mu, L]``.
+
+Rates and momenta are >= 0 in exact arithmetic; at ``kappa = 1`` rounding could make them a
+few ulps negative (``-5.6e-17``), so they are clamped at 0 (``_nonneg``).
+"""
 
 from __future__ import annotations
 
 import math
+
+
+def _nonneg(v: float) -> float:
+    return max(v, 0.0)
 
 
 def gd_optimal(mu: float, L: float) -> dict[str, float]:
@@ -16,7 +24,7 @@ def gd_optimal(mu: float, L: float) -> dict[str, float]:
     return {
         "stable_lr_max": 2.0 / L,
         "optimal_lr": 2.0 / (L + mu),
-        "rate": (kappa - 1.0) / (kappa + 1.0),
+        "rate": _nonneg((kappa - 1.0) / (kappa + 1.0)),
     }
 
 
@@ -29,11 +37,11 @@ def heavy_ball_optimal(mu: float, L: float) -> dict[str, float]:
     like ``k * rate^k``, a little slower than ``rate^k``.
     """
     sk = math.sqrt(L / mu)
-    beta = ((sk - 1.0) / (sk + 1.0)) ** 2
+    beta = _nonneg(((sk - 1.0) / (sk + 1.0)) ** 2)
     return {
         "optimal_lr": 4.0 / (math.sqrt(L) + math.sqrt(mu)) ** 2,
         "optimal_momentum": beta,
-        "rate": (sk - 1.0) / (sk + 1.0),
+        "rate": _nonneg((sk - 1.0) / (sk + 1.0)),
         "stable_lr_max": (2.0 + 2.0 * beta) / L,
     }
 
@@ -48,10 +56,10 @@ def nesterov_optimal(mu: float, L: float) -> dict[str, float]:
     ``(lr, momentum)`` does better.
     """
     r = math.sqrt(3.0 * L / mu + 1.0)
-    beta = (r - 2.0) / (r + 2.0)
+    beta = _nonneg((r - 2.0) / (r + 2.0))
     return {
         "optimal_lr": 4.0 / (3.0 * L + mu),
         "optimal_momentum": beta,
-        "rate": 1.0 - 2.0 / r,
+        "rate": _nonneg(1.0 - 2.0 / r),
         "stable_lr_max": (2.0 + 2.0 * beta) / ((1.0 + 2.0 * beta) * L),
     }

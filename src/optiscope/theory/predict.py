@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from optiscope.errors import OptiscopeError
-from optiscope.theory.formatting import _g
+from optiscope.tables import num
 from optiscope.theory.linear import LinearSetting, char_roots, recurrence
 from optiscope.theory.model import LocalQuadratic, _as_point
 
@@ -98,7 +98,7 @@ def _steps_to_tol(
     if floor >= tol:
         return None, (
             f"weight decay moves the fixed point off the minimizer: the loss gap stays at "
-            f"{_g(floor)} or more"
+            f"{num(floor)} or more"
         )
     if any(max(abs(s) for s in char_roots(p, q)) >= 1.0 for p, q, _ in recs):
         return None, "unstable or not contracting: the loss gap does not go to zero"
@@ -153,10 +153,14 @@ def predicted_steps_to_tol(
     other functions it is the local model's estimate, good once the run is near ``x*``.
     """
     x0 = _as_point(model.start if start is None else start, "start")
-    return _steps_to_tol(model, setting, x0, _check_tol(tol))[0]
+    return _steps_to_tol(model, setting, x0, check_tol(tol))[0]
 
 
-def _check_tol(tol: float) -> float:
+def check_tol(tol: float) -> float:
+    """``tol`` as a float if it is a finite positive number; else OptiscopeError.
+
+    The one check of a loss-gap tolerance (the theory's ``tol``, the CLI's ``--tol``).
+    """
     if not (isinstance(tol, int | float) and math.isfinite(tol) and tol > 0.0):
-        raise OptiscopeError(f"invalid tol: {tol!r} (valid: a number > 0)")
+        raise OptiscopeError(f"invalid tol: {tol} (must be a positive number)")
     return float(tol)

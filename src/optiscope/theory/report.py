@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from optiscope.objectives.base import Objective
-from optiscope.theory.adaptive import _adaptive_note, _adaptive_run
-from optiscope.theory.formatting import _g, _json_float
-from optiscope.theory.linear import direction, linear_setting, stable_lr_max
+from optiscope.tables import num
+from optiscope.theory.adaptive import _adaptive_note, _adaptive_run, _no_prediction, schedule_of
+from optiscope.theory.formatting import _json_float
+from optiscope.theory.linear import LinearSetting, direction, linear_setting, stable_lr_max
 from optiscope.theory.model import LocalQuadratic, local_model
 from optiscope.theory.optimal import gd_optimal, heavy_ball_optimal, nesterov_optimal
-from optiscope.theory.predict import _check_tol, _steps_to_tol
+from optiscope.theory.predict import _steps_to_tol, check_tol
+
+LBFGS_REASON = (
+    "L-BFGS builds its own curvature model from gradient differences (and line searches), so "
+    "its step is not a fixed linear map of the error: no fixed linear rate"
+)
 
 
 def theory_report(
@@ -30,19 +37,31 @@ def theory_report(
     ``axis_aligned``, ``best_diagonal_kappa``, ``gd`` {stable_lr_max, optimal_lr, rate},
     ``momentum`` and ``nesterov`` {optimal_lr, optimal_momentum, rate, stable_lr_max},
     ``adaptive_note`` and ``runs``: one dict per spec with ``spec``, ``optimizer``,
-    ``params``, ``method`` (gd, heavy_ball, nesterov, adaptive), ``predicted_rate``,
-    ``stable``, ``stable_lr_max``, ``oscillates``, ``zigzag``, ``per_direction``,
-    ``predicted_steps_to_tol``, ``reason`` (why a value is None), ``notes``; adaptive runs add
-    ``sign_descent`` and ``band_half_width``. Bad specs raise OptiscopeError.
+    ``params`` (numbers as floats, text and flags as given), ``method`` (gd, heavy_ball,
+    nesterov, adaptive, quasi_newton), ``predicted_rate``, ``stable``, ``stable_lr_max``,
+    ``oscillates``, ``zigzag``, ``per_direction``, ``predicted_steps_to_tol``, ``reason`` (why a
+    value is None), ``notes``; adaptive runs add ``sign_descent`` and ``band_half_width``.
+    Bad specs raise OptiscopeError.
+
+    No prediction (those values None, ``reason`` says why) for adaptive methods (FTRL among
+    them), for L-BFGS (``quasi_newton``: it builds its own curvature model, no fixed linear
+    rate), and for any method under a learning-rate schedule other than ``constant``: the
+    linear theory is for a constant lr, and predicting with the schedule's first lr would be
+    wrong as soon as it changes (a note gives the constant-lr stability limit instead).
+    ``momentum_form=seed`` with a constant lr is torch's iteration, so it is predicted.
     """
     from optiscope.objectives import get_objective
     from optiscope.optimizers import get_optimizer
 
     resolved = [(spec, *get_optimizer(spec)) for spec in specs]
-    tol = _check_tol(tol)
+    tol = check_tol(tol)
     if isinstance(objective, str):
         objective = get_objective(objective)
-    model = local_model(objective, start)
+    with np.errstate(all="ignore"):  # overflow and 0/0 are checked for, never printed
+        return _report(objective, resolved, local_model(objective, start), tol)
+
+
+def _report(objective: Objective, resolved, model: LocalQuadratic, tol: float) -> dict[str, Any]:
     x0 = model.start
     mu, L = model.mu, model.L
     report: dict[str, Any] = {
@@ -79,29 +98,39 @@ def _run_report(
     run: dict[str, Any] = {
         "spec": spec,
         "optimizer": name,
-        "params": {k: (v if isinstance(v, bool) else float(v)) for k, v in params.items()},
+        "params": {k: (v if isinstance(v, bool | str) else float(v)) for k, v in params.items()},
     }
+    if name == "lbfgs":
+        return run | _no_prediction("quasi_newton", LBFGS_REASON, [])
     setting = linear_setting(name, params)
     if setting is None:
         return run | _adaptive_run(model, name, params)
+    schedule = schedule_of(params)
+    if schedule is not None:
+        return run | _scheduled_run(model, setting, schedule)
     wd = setting.weight_decay
     dirs = [direction(setting, float(lam) + wd) for lam in model.eigenvalues]
     rate = max(d["rate"] for d in dirs)
     stable = rate < 1.0
     notes: list[str] = []
+    if params.get("momentum_form") == "seed":
+        notes.append(
+            "momentum_form=seed: with a constant lr the seed's v = momentum*v + lr*g, w -= v is "
+            "torch's iteration (v = lr*buf), so these predictions hold for it"
+        )
     if not model.quadratic:
         notes.append(
             "local quadratic model: the prediction holds once the run is near the minimizer"
         )
     if setting.method == "heavy_ball" and setting.dampening > 0.0:
         notes.append(
-            f"dampening {_g(setting.dampening)}: from the second step the gradient enters the "
-            f"buffer with weight {_g(1 - setting.dampening)}, so the rate is that of lr "
-            f"{_g(setting.effective_lr)}"
+            f"dampening {num(setting.dampening)}: from the second step the gradient enters the "
+            f"buffer with weight {num(1 - setting.dampening)}, so the rate is that of lr "
+            f"{num(setting.effective_lr)}"
         )
     if wd > 0.0:
         notes.append(
-            f"weight decay {_g(wd)}: the iteration sees H + {_g(wd)}*I (every eigenvalue + {_g(wd)})"
+            f"weight decay {num(wd)}: the iteration sees H + {num(wd)}*I (every eigenvalue + {num(wd)})"
             + ("" if not np.any(model.point) else "; its fixed point is pulled towards 0")
         )
     if any(d["repeated"] for d in dirs):
@@ -136,6 +165,29 @@ def _run_report(
         "reason": reason,
         "notes": notes,
     }
+
+
+def _scheduled_run(model: LocalQuadratic, setting: LinearSetting, schedule: str) -> dict[str, Any]:
+    """A linear method under a learning-rate schedule: no prediction, by choice.
+
+    The rates, stability and steps are those of a constant lr; a schedule changes lr during
+    the run, so the iteration is no longer one fixed linear map. Predicting with the first lr
+    would describe only the steps before the lr first changes, so nothing is predicted; a note
+    gives the constant-lr stability limit the schedule starts against.
+    """
+    lr_max = stable_lr_max(setting, model.L)
+    limit = "any lr" if math.isinf(lr_max) else f"lr < {num(lr_max)}"
+    return _no_prediction(
+        setting.method,
+        f"the linear theory is for a constant lr; schedule={schedule} changes it during the "
+        "run, so no rate, stability or steps are predicted",
+        [
+            f"with a constant lr this {setting.method.replace('_', ' ')} setting is stable for "
+            f"{limit}; the schedule starts at lr {num(setting.lr)}"
+        ],
+        effective_lr=setting.effective_lr,
+        momentum=setting.momentum,
+    )
 
 
 def _direction_json(d: dict[str, Any], lam: float, v: np.ndarray, method: str) -> dict[str, Any]:

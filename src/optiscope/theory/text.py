@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from optiscope.theory.formatting import _fmt_point, _g
+from optiscope.tables import num
+from optiscope.theory.formatting import _fmt_point
 
 
 def theory_text(report: Mapping[str, Any]) -> list[str]:
     """Plain lines for the terminal, every number taken from ``report``."""
-    g = _g
+    g = num
     lines = [
         f"{report['function']}: local quadratic model at {_fmt_point(report['point'])} "
         f"({report['source']}; {'exact: the function is quadratic' if report['quadratic'] else 'valid near that point'})",
@@ -46,9 +47,9 @@ def theory_text(report: Mapping[str, Any]) -> list[str]:
 
 
 def _run_text(run: Mapping[str, Any], tol: float) -> str:
-    g = _g
+    g = num
     head = f"{run['spec']} -> {run['method'].replace('_', ' ')}"
-    if run["method"] == "adaptive":
+    if run["predicted_rate"] is None:  # adaptive, L-BFGS, a schedule: the reason says why
         return f"{head}: {run['reason']}"
     lr_max = run["stable_lr_max"]
     bound = "" if lr_max is None else f" (stability limit lr < {g(lr_max)})"
