@@ -7,7 +7,6 @@ with status 2; it never shows a traceback.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from optiscope.optimizers import OPTIMIZERS
 from optiscope.specs import parse_point
 from optiscope.stochastic import parse_batch_size
 from optiscope.tables import markdown_table, results_table
+from optiscope.theory import check_tol
 
 app = typer.Typer(
     name="optiscope",
@@ -86,11 +86,6 @@ def _start(objective: Objective, text: str | None) -> tuple[float, ...]:
     return objective.start if text is None else parse_point(text, objective.dim)
 
 
-def _check_tol(tol: float) -> None:
-    if not (math.isfinite(tol) and tol > 0):
-        raise OptiscopeError(f"invalid --tol: {tol} (must be a positive number)")
-
-
 PROGRESS_MIN_STEPS = 20_000  # below this a run is over before a bar would help
 
 
@@ -116,7 +111,7 @@ def _execute(
     batch_size: str = "full",
     seed: int = 0,
 ) -> tuple[Objective, list[RunResult], dict[str, Any]]:
-    _check_tol(tol)
+    check_tol(tol)
     objective = get_objective(function)
     point = _start(objective, start)
     with progress_bar(steps * len(optspecs)) as progress:
@@ -360,7 +355,7 @@ def theory_command(
     """
     from optiscope.theory import theory_report, theory_text
 
-    _check_tol(tol)
+    check_tol(tol)
     objective = get_objective(function)
     point = _start(objective, start)
     report_data = theory_report(objective, list(optspecs or []), start=point, tol=tol)
@@ -390,7 +385,7 @@ def explain_command(
     """
     from optiscope.explain import explain
 
-    _check_tol(tol)
+    check_tol(tol)
     objective = get_objective(function)
     point = _start(objective, start)
     data = explain(objective, optspecs, steps=steps, start=point, tol=tol)
@@ -420,7 +415,7 @@ def seed_command(
     """
     from optiscope.seed import run_seed
 
-    _check_tol(tol)
+    check_tol(tol)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -20,7 +20,7 @@ from optiscope import metrics
 from optiscope.experiments import run_specs
 from optiscope.explain import explain, measured_sentences, outcome_sentence
 from optiscope.objectives import get_objective
-from optiscope.tables import num, pct, steps_cell
+from optiscope.tables import num, pct_cell, steps_cell
 from optiscope.theory import heavy_ball_optimal, local_model
 
 SEED_LR = 0.1
@@ -145,8 +145,8 @@ def table_row(key: str, run: dict[str, Any], diag: str) -> list[str]:
         run["settings"],
         num(m["loss_final"]),
         steps_cell(m),
-        " / ".join(pct(z) for z in zz) if zz else "-",
-        "-" if m["overshoot"] is None else pct(m["overshoot"]),
+        " / ".join(pct_cell(z) for z in zz) if zz else "-",
+        pct_cell(m["overshoot"]),
         "-" if m["rate"] is None else num(m["rate"]),
         "-" if th.get("predicted_rate") is None else num(th["predicted_rate"]),
         "-"

@@ -28,7 +28,8 @@ def _fmt(value: Any) -> str:
     return num(value) if isinstance(value, float) else str(value)
 
 
-def _pct(value: float | None) -> str:
+def pct_cell(value: float | None) -> str:
+    """A percentage cell; "-" where the metric is undefined."""
     return "-" if value is None else pct(value)
 
 
@@ -74,8 +75,8 @@ def _table_cells(row: dict[str, Any]) -> list[str]:
         steps_cell(m),
         _fmt(row.get("evaluations_to_tol")),
         _fmt(row.get("evaluations")),
-        _pct(m.get("zigzag")),
-        _pct(m.get("overshoot")),
+        pct_cell(m.get("zigzag")),
+        pct_cell(m.get("overshoot")),
         _fmt(m.get("rate")),
         stopped,
     ]
