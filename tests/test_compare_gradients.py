@@ -56,10 +56,79 @@ def test_gd_sgd_and_minibatch_in_one_compare(capsys, tmp_path):
     assert other["runs"][2]["path"] != runs[2]["path"]
 
 
+def _run_json(capsys, spec):
+    code = main(["run", "aniso", spec, "--json", "--path", "--steps", "20"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)["runs"][0]
+
+
 def test_per_spec_noise_on_a_test_function(capsys, tmp_path):
-    code = main(["run", "aniso", "sgd:lr=0.05,noise=0.5", "--json", "--steps", "20"])
-    run = json.loads(capsys.readouterr().out)["runs"][0]
-    assert code == 0 and run["noise"] == 0.5 and run["batch_size"] == "full"
+    run = _run_json(capsys, "sgd:lr=0.05,noise=0.5")
+    assert run["noise"] == 0.5 and run["batch_size"] == "full"
+    exact = _run_json(capsys, "sgd:lr=0.05")
+    assert exact["noise"] == 0.0
+    noisy, plain = np.array(run["path"]), np.array(exact["path"])
+    assert noisy.shape == plain.shape == (21, 2)
+    np.testing.assert_array_equal(noisy[0], plain[0])  # same start
+    assert np.abs(noisy[1:] - plain[1:]).min() > 0  # the noise moves every step
+    assert _run_json(capsys, "sgd:lr=0.05,noise=0.5")["path"] == run["path"]  # same command
+
+
+def test_per_spec_bad_noise_names_the_value_not_a_flag(capsys):
+    code = main(["run", "aniso", "sgd:noise=-1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.endswith("invalid noise: -1.0 (valid: a finite number >= 0)"), err
+    assert "--" not in err and len(err.splitlines()) == 1
+
+
+def test_line_search_with_noise_is_refused_before_anything_runs(monkeypatch):
+    from optiscope import experiments
+    from optiscope.errors import OptiscopeError
+    from optiscope.objectives import get_objective
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("a group ran before every spec was validated")
+
+    monkeypatch.setattr(experiments, "run", no_run)
+    objective = get_objective("aniso")
+    for specs, options in (
+        (["sgd", "adam", "lbfgs:noise=0.1"], {}),
+        (["sgd", "lbfgs"], {"noise": 0.1}),
+        (["sgd", "lbfgs:batch_size=8"], {}),
+    ):
+        target = get_objective(FUNCTION) if "batch_size=8" in specs[-1] else objective
+        with pytest.raises(OptiscopeError, match="lbfgs searches along lines"):
+            experiments.run_specs(target, specs, steps=100_000, **options)
+
+
+def test_examples_count_the_training_examples_read(capsys):
+    from optiscope.experiments import result_record, run_specs
+    from optiscope.objectives import get_objective
+    from optiscope.stochastic import MiniBatchGradient
+
+    f = get_objective(FUNCTION)  # N = 442
+    specs = [
+        "sgd:lr=0.1",  # full gradient: 442 per step
+        "sgd:lr=0.1,batch_size=1",  # SGD: 1 per step
+        "sgd:lr=0.1,batch_size=100",  # 4 batches of 100 and one of 42 per epoch
+        "lbfgs:line_search=strong_wolfe",  # every line-search trial reads all 442
+    ]
+    results = run_specs(f, specs, steps=7)
+    records = [result_record(r) for r in results]
+    full, single, hundred, lbfgs = records
+    assert full["evaluations"] == 7 and full["examples"] == 7 * 442
+    assert single["evaluations"] == 7 and single["examples"] == 7
+    assert hundred["evaluations"] == 7 and hundred["examples"] == 442 + 2 * 100
+    source = MiniBatchGradient(f, 100)  # independently: the sizes of the batches it hands out
+    assert sum(source.indices(k, 1).shape[1] for k in range(1, 8)) == hundred["examples"]
+    assert lbfgs["evaluations"] >= 1 and lbfgs["examples"] == lbfgs["evaluations"] * 442
+    # A test function has no examples.
+    (plain,) = run_specs(get_objective("aniso"), ["sgd:noise=0.1"], steps=5)
+    assert result_record(plain)["examples"] is None
+    code = main(["run", FUNCTION, "sgd:lr=0.1,batch_size=1", "--json", "--steps", "3"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["runs"][0]["examples"] == 3
 
 
 @pytest.mark.parametrize(

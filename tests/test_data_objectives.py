@@ -200,3 +200,35 @@ def test_param_kinds_are_backward_compatible():
     with pytest.raises(OptiscopeError, match="valid: a, b"):
         choice.convert("c", "f")
     assert get_objective("quadratic:kappa=50").params["kappa"] == 50.0
+
+
+def test_logistic_solve_uses_the_objectives_own_functions(monkeypatch):
+    """One implementation of the logistic loss: the minimizer's scipy/Newton solve calls the
+    same batched value/gradient/Hessian the objective exposes (on one-row batches)."""
+    from optiscope.objectives import data
+
+    made, one_row_calls = [], []
+    original = data._logistic_functions
+
+    def recording(a, y, l2):
+        functions = original(a, y, l2)
+
+        def spy(fn):
+            def wrapped(x):
+                if x.shape[0] == 1:
+                    one_row_calls.append(fn.__name__)
+                return fn(x)
+
+            return wrapped
+
+        made.append(tuple(spy(fn) for fn in functions))
+        return made[-1]
+
+    monkeypatch.setattr(data, "_logistic_functions", recording)
+    f = data.build.__wrapped__("logreg", "breast_cancer", "mean_radius+mean_texture", True, 0.01)
+    assert len(made) == 1
+    assert (f.value_fn, f.grad_fn, f.hessian_fn) == made[0]
+    assert {"value_fn", "grad_fn", "hessian_fn"} <= set(one_row_calls)
+    # The solve reached the objective's own stationarity to rounding.
+    g = f.grad(f.minimizers)[0]
+    assert np.linalg.norm(g) <= 1e-8 * max(1.0, np.linalg.norm(f.grad(np.zeros((1, f.dim)))))

@@ -122,3 +122,50 @@ def test_run_specs_reports_progress_over_all_groups():
     )
     # two groups (sgd twice in one batch, adam alone): 10 steps in all, reported in order
     assert seen == [(k, 10) for k in range(1, 11)]
+
+
+START_MESSAGE = "pick a point where the function and its gradient are finite"
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize(
+    ("function", "start", "message"),
+    [
+        ("aniso", (1e200, 1e200), "invalid start (1e+200, 1e+200): f is inf there; "),
+        ("log(w1)+w2**2", (-1.0, 1.0), "invalid start (-1, 1): f is nan there; "),
+        ("sqrt(w1)+w2**2", (0.0, 1.0), "invalid start (0, 1): its gradient is inf there; "),
+    ],
+)
+def test_start_where_f_or_its_gradient_is_not_finite_is_refused(function, start, message):
+    with pytest.raises(osc.OptiscopeError) as info:
+        _run(function, "sgd", steps=5, start=start)
+    assert str(info.value) == message + START_MESSAGE
+    # One bad row among several starts is named too.
+    starts = np.array([[1.0, 1.0], start])
+    with pytest.raises(osc.OptiscopeError, match="invalid start"):
+        _run(function, "sgd", steps=5, start=starts)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("command", ["run", "explain", "compare"])
+def test_cli_refuses_a_non_finite_start_in_one_line(command, capsys, tmp_path):
+    from optiscope.cli import main
+
+    extra = ["--out", str(tmp_path)] if command == "compare" else []
+    code = main([command, "aniso", "sgd", "--start=1e200,1e200", *extra])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err == (
+        f"optiscope: error: invalid start (1e+200, 1e+200): f is inf there; {START_MESSAGE}\n"
+    )
+
+
+def test_gradient_source_check_is_shared():
+    from optiscope.engine import check_gradient_source
+
+    lbfgs, _ = osc.get_optimizer("lbfgs")
+    sgd, _ = osc.get_optimizer("sgd")
+    check_gradient_source(lbfgs, False)
+    check_gradient_source(sgd, True)
+    with pytest.raises(osc.OptiscopeError, match="lbfgs searches along lines"):
+        check_gradient_source(lbfgs, True)

@@ -298,7 +298,8 @@ def test_step_does_not_mutate_its_inputs() -> None:
     [
         ("lbfgs:history_size=0", ["invalid history_size: 0", "1 <= history_size"]),
         ("lbfgs:history_size=2.5", ["invalid history_size: 2.5"]),
-        ("lbfgs:history_size=100000", ["invalid history_size", "history_size <= 10000"]),
+        ("lbfgs:history_size=100000", ["invalid history_size", "history_size <= 1000"]),
+        ("lbfgs:history_size=1001", ["invalid history_size: 1001", "history_size <= 1000)"]),
         ("lbfgs:lr=0", ["invalid lr: 0", "0 < lr"]),
         ("lbfgs:line_search=foo", ["invalid line_search: 'foo'", "none", "strong_wolfe"]),
         ("lbfgs:tolerance_grad=-1", ["invalid tolerance_grad: -1", "0 <= tolerance_grad"]),
@@ -348,3 +349,11 @@ def test_cli_describes_lbfgs(capsys) -> None:
     out = capsys.readouterr().out
     for fragment in ("strong_wolfe", "history_size", "tolerance_change", "max_eval=25"):
         assert fragment in out
+
+
+def test_history_size_cap_is_1000() -> None:
+    # The two-loop recursion loops over the history slots: the cap keeps a step affordable.
+    optimizer, setting = get_optimizer("lbfgs:history_size=1000")
+    assert setting["history_size"] == 1000
+    with pytest.raises(OptiscopeError, match="invalid history_size: 1001"):
+        get_optimizer("lbfgs:history_size=1001")

@@ -381,6 +381,7 @@ def test_summary_keeps_the_basic_keys_and_adds_the_new_ones():
         "overshoot_per_direction",
         "rate",
         "rate_fit_range",
+        "rate_of",
         "cycle_period",
         "cycle_amplitude",
         "path_length",
@@ -389,3 +390,90 @@ def test_summary_keeps_the_basic_keys_and_adds_the_new_ones():
     ]
     assert row["loss_final"] == pytest.approx(0.8**60 + 8 * 0.6**60, rel=1e-12)
     assert row["evaluations"] == 30
+
+
+# --- review fixes: quiet overflow, a real decay for the rate, enough pairs for zigzag -------
+
+
+def test_huge_but_finite_positions_give_no_warning():
+    # 1e200 squared overflows: the metrics read inf / None, silently (module: warnings are errors).
+    path = np.outer(0.5 ** np.arange(30), [1e200, -1e200])
+    with np.errstate(all="ignore"):  # building the fixture evaluates f = inf
+        traj = _traj(path)
+    row = _one(traj)  # JSON-ready, no RuntimeWarning
+    assert row["distance_final"] is None and row["path_length"] is None  # inf: undefined
+    assert metrics.rate_fit(traj).rate.shape == (1,)
+
+
+@pytest.mark.parametrize(
+    ("function", "spec", "steps"),
+    [
+        ("ackley", "momentum:lr=0.01", 100),  # distance 4.12 -> 4.21: a stall, not a decay
+        ("aniso", "rmsprop:lr=0.1,alpha=0.99,eps=1e-10", 3000),  # window falls 4.3x, plateau
+        ("aniso", "rmsprop:lr=0.1,alpha=0.99,eps=1e-10", 800),  # reached x*, left it again
+    ],
+)
+def test_rate_needs_a_real_decay(function, spec, steps):
+    row = _one(_run(function, spec, steps))
+    assert row["rate"] is None and row["rate_fit_range"] is None and row["rate_of"] is None
+
+
+def test_rate_decay_thresholds_on_constructed_paths():
+    def rate_of_path(radii):
+        return _one(_traj(np.outer(radii, [0.6, -0.8])))["rate"]
+
+    k = np.arange(241)
+    # A decay followed by a long plateau must fall 10x across the fit window ...
+    assert rate_of_path(0.95 ** np.minimum(k, 40)) is None  # 0.95^30: 4.6x
+    assert rate_of_path(0.9 ** np.minimum(k, 40)) == pytest.approx(0.9, rel=1e-12)  # 0.9^30: 24x
+    # ... one still going on at the end of the run only 2x.
+    assert rate_of_path(0.99 ** k[:101]) == pytest.approx(0.99, rel=1e-12)  # 0.99^75: 2.1x
+    assert rate_of_path(0.995 ** k[:101]) is None  # 0.995^75: 1.46x
+    # Two consecutive steps at x* (to rounding), then a departure: not a convergence.
+    left = np.concatenate([0.5 ** k[:20], [0.0, 0.0], 0.1 * 0.9 ** k[:60]])
+    assert rate_of_path(left) is None
+    # A single exact zero at a crossing does not break the fit.
+    crossing = 0.8 ** k[:60] * np.where(k[:60] == 10, 0.0, 1.0)
+    assert rate_of_path(crossing) == pytest.approx(0.8, rel=1e-12)
+
+
+def test_rate_of_names_the_fitted_quantity():
+    gd = _one(_run("aniso", "sgd:lr=0.01", 100))  # 0.98: falls 4.5x, still decaying at the end
+    assert gd["rate"] == pytest.approx(0.98, rel=1e-5) and gd["rate_of"] == "distance"
+    saddle = _one(_run("saddle", "sgd:lr=0.1", 40, start=(1.0, 0.0)))
+    assert saddle["rate"] == pytest.approx(0.8, rel=1e-12) and saddle["rate_of"] == "gradient norm"
+    assert metrics.rate_quantity(_run("saddle", "sgd:lr=0.1", 3)) == "gradient norm"
+
+
+def test_zigzag_needs_three_counted_pairs():
+    def moves_to_path(moves):
+        return np.vstack([[1.0, 1.0], 1.0 + np.cumsum(moves, axis=0)])
+
+    two_pairs = [[-0.5, 0.1], [0.3, 0.1], [-0.2, 0.1]] + [[0.0, 0.0]] * 10
+    three_pairs = [[-0.5, 0.1], [0.3, 0.1], [-0.2, 0.1], [0.1, 0.1]] + [[0.0, 0.0]] * 10
+    row = _one(_traj(moves_to_path(two_pairs), function="iso"))
+    assert row["zigzag_per_coordinate"] == [None, None] and row["zigzag"] is None
+    row = _one(_traj(moves_to_path(three_pairs), function="iso"))
+    assert row["zigzag_per_coordinate"] == [1.0, 0.0]
+    # RMSProp (alpha 0.99) lands on aniso's minimum in one step; what follows is at 1e-10 scale
+    # and shrinking: a handful of tiny moves are not a zigzag measurement.
+    rms = _one(_run("aniso", "rmsprop:lr=0.1,alpha=0.99,eps=1e-10", 100))
+    assert rms["zigzag_per_direction"] == [None, None] and rms["zigzag"] is None
+
+
+def test_summary_computes_the_eigen_directions_once(monkeypatch):
+    traj = _run("aniso", "sgd:lr=0.1", 30)
+    expected = metrics.summary(traj)
+    calls = []
+    original = metrics.eigen_directions
+
+    def counting(t):
+        calls.append(1)
+        return original(t)
+
+    monkeypatch.setattr(metrics, "eigen_directions", counting)
+    assert metrics.summary(traj) == expected
+    assert len(calls) == 1
+    calls.clear()
+    metrics.columns(traj)
+    assert len(calls) == 1

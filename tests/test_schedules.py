@@ -427,6 +427,12 @@ def test_spec_keeps_only_the_chosen_schedules_keys_with_defaults() -> None:
         ("sgd:schedule=exponential,gamma=-0.5", ["invalid gamma: -0.5"]),
         ("sgd:schedule=inverse_time,decay=-1", ["invalid decay: -1.0", "0 <= decay"]),
         ("sgd:schedule=inverse_sqrt,warmup=0", ["invalid warmup: 0.0", "1 <= warmup"]),
+        (
+            "sgd:lr=0.1,schedule=step,step_size=1e30",
+            ["invalid step_size: 1e+30", "1 <= step_size <= 1e+09"],
+        ),
+        ("sgd:lr=0.1,schedule=cosine,T_max=1e20", ["invalid T_max: 1e+20", "T_max <= 1e+09"]),
+        ("sgd:schedule=inverse_sqrt,warmup=1000000001", ["invalid warmup: 1000000001.0"]),
         ("sgd:schedule=cosine,T_max=5,gamma=0.5", ["gamma does not apply to schedule=cosine"]),
         ("sgd:schedule=constant,step_size=3", ["step_size does not apply to schedule=constant"]),
         ("sgd:schedule=step,step_size=abc", ["step_size", "'abc' is not a number"]),
@@ -454,6 +460,9 @@ def test_settings_given_directly_are_checked_by_the_engine() -> None:
         ({"schedule": "warp"}, "invalid schedule: 'warp'"),
         ({"gamma": 0.5}, "gamma needs a learning-rate schedule"),
         ({"schedule": "step", "step_size": 0}, "invalid step_size"),
+        ({"schedule": "step", "step_size": 1e30}, "invalid step_size: 1e\\+30"),
+        ({"schedule": "cosine", "T_max": 1e20}, "invalid T_max: 1e\\+20"),
+        ({"schedule": "cosine", "T_max": 5, "eta_min": 0.5}, "invalid eta_min: 0.5"),
         ({"schedule": "step"}, "needs step_size"),
         ({"momentum_form": "both"}, "invalid momentum_form"),
     ]:
@@ -491,3 +500,44 @@ def test_cli_optimizers_lists_schedules_once(capsys) -> None:
     assert main(["optimizers", "momentum"]) == 0
     out = capsys.readouterr().out
     assert "momentum_form" in out and "seed" in out
+
+
+# -- limits, speed, warnings -------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("error")
+def test_extreme_schedule_values_are_quiet_or_refused() -> None:
+    # The largest periods are accepted and mean "never within this run".
+    for spec in (
+        "sgd:lr=0.1,schedule=step,step_size=1000000000",
+        "sgd:lr=0.1,schedule=cosine,T_max=1e9",
+        "sgd:lr=0.1,schedule=inverse_sqrt,warmup=1e9",
+    ):
+        np.testing.assert_allclose(ours_lrs(spec, 50), 0.1, rtol=1e-12)
+    # A huge decay overflows to an lr of 0 inside the engine's errstate: no RuntimeWarning.
+    optimizer, setting = get_optimizer("sgd:lr=0.1,schedule=inverse_time,decay=1e308")
+    traj = run(get_objective("aniso"), optimizer, setting, steps=5)
+    assert traj.learning_rates[0, 0] == 0.1 and (traj.learning_rates[2:, 0] == 0.0).all()
+    assert (traj.positions[1:, 0] == traj.positions[1, 0]).all()  # lr 1e-309, then 0
+
+
+def test_cosine_with_many_distinct_t_max_is_linear_and_exact() -> None:
+    import time
+
+    b = 40_000
+    settings = [
+        {"lr": 0.1, "schedule": "cosine", "T_max": t, "eta_min": 0.001 * (t % 3)}
+        for t in range(1, b + 1)
+    ]
+    started = time.perf_counter()
+    table = learning_rates(settings, 100)
+    elapsed = time.perf_counter() - started
+    assert table.shape == (100, b)
+    assert elapsed < 4.0, elapsed  # 8.6 s when each distinct T_max masked every row
+    for t in (1, 2, 7, 50, 99, 100, 101, 12_345, b):  # bit-identical to each row alone
+        np.testing.assert_array_equal(table[:, t - 1], learning_rates([settings[t - 1]], 100)[:, 0])
+    for t, lr in ((7, 0.1), (50, 0.1), (350, 0.1)):  # and to torch's
+        ref = torch_lrs(
+            lambda o, t=t: sched.CosineAnnealingLR(o, t, eta_min=0.001 * (t % 3)), lr, 100
+        )
+        np.testing.assert_array_equal(table[:, t - 1], ref)

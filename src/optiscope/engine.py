@@ -112,7 +112,8 @@ def run(
     ``settings`` is one complete hyperparameter setting or a list of B of them (see
     ``Optimizer.resolve``); ``start`` is one point ``[D]`` shared by all, or ``[B, D]``
     (default: the objective's start). A single setting with B starts, or B settings with one
-    start, is broadcast. ``gradient`` replaces the exact gradient the optimizer sees (noise,
+    start, is broadcast. A start where f or its gradient is not finite is refused
+    (OptiscopeError): no metric could be measured from there. ``gradient`` replaces the exact gradient the optimizer sees (noise,
     mini-batches); a learning-rate schedule in the settings sets each step's lr. ``progress(k)``
     is called after every step (for progress bars on long runs).
 
@@ -126,12 +127,9 @@ def run(
     batch = x.shape[0]
     hp = optimizer.stack(settings)
     optimizer.validate(hp)
-    if gradient is not None and optimizer.evaluates:
-        raise OptiscopeError(
-            f"{optimizer.name} searches along lines of the exact function itself; gradient "
-            "noise and mini-batches apply to the gradient-step optimizers only"
-        )
-    lr_table = learning_rates(settings, steps)  # [S, B] or None when every lr is constant
+    check_gradient_source(optimizer, gradient is not None)
+    with np.errstate(all="ignore"):  # huge schedule values overflow to an lr of 0 or inf
+        lr_table = learning_rates(settings, steps)  # [S, B] or None when every lr is constant
     radius = escape_radius(objective, x)
 
     positions = np.empty((steps + 1, batch, objective.dim))
@@ -148,6 +146,7 @@ def run(
     with np.errstate(all="ignore"):  # overflow is expected on diverging rows; it is reported
         state = optimizer.init(x, hp)
         f, g = evaluate(x)
+        _check_start(x, f, g)
         traced = _traced_fields(state, objective.dim) if record_state else ()
         states = {k: np.empty((steps + 1, batch, objective.dim)) for k in traced}
         _record(0, x, f, g, state, positions, losses, grad_norms, states)
@@ -197,6 +196,35 @@ def run(
         converged_at=converged_at,
         states=states if record_state else None,
         learning_rates=lr_table,
+    )
+
+
+def check_gradient_source(optimizer: Optimizer, stochastic: bool) -> None:
+    """Refuse a noisy or mini-batch gradient for an optimizer that searches along lines.
+
+    ``stochastic``: whether the run replaces the exact gradient (noise, mini-batches). Called
+    by :func:`run` and, before anything runs, by ``experiments.run_specs`` for every spec.
+    """
+    if stochastic and optimizer.evaluates:
+        raise OptiscopeError(
+            f"{optimizer.name} searches along lines of the exact function itself; gradient "
+            "noise and mini-batches apply to the gradient-step optimizers only"
+        )
+
+
+def _check_start(x: np.ndarray, f: np.ndarray, g: np.ndarray) -> None:
+    """Refuse a start where f or its gradient is not finite (nothing could be measured)."""
+    bad_f = ~np.isfinite(f)  # [B]
+    bad_g = ~np.isfinite(g)  # [B, D]
+    bad = bad_f | bad_g.any(axis=1)
+    if not bad.any():
+        return
+    b = int(np.argmax(bad))
+    what = f"f is {float(f[b])}" if bad_f[b] else f"its gradient is {float(g[b][bad_g[b]][0])}"
+    point = ", ".join(f"{float(v):g}" for v in x[b])
+    raise OptiscopeError(
+        f"invalid start ({point}): {what} there; pick a point where the function and its "
+        "gradient are finite"
     )
 
 

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from optiscope import metrics
-from optiscope.engine import Trajectories, run
+from optiscope.engine import Trajectories, check_gradient_source, run
 from optiscope.objectives.base import Objective
 from optiscope.optimizers import get_optimizer
 from optiscope.optimizers.base import Optimizer
 from optiscope.specs import parse_spec, to_float
-from optiscope.stochastic import check_noise, gradient_source, parse_batch_size
+from optiscope.stochastic import check_noise, examples_used, gradient_source, parse_batch_size
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,10 @@ def run_specs(
         optimizer_spec, gradient = split_gradient_options(spec)
         size = parse_batch_size(gradient.get("batch_size", batch_size))
         sigma = check_noise(to_float(gradient["noise"], "noise") if "noise" in gradient else noise)
-        gradient_source(objective, sigma, size, seed)  # validates before anything runs
-        parsed.append((spec, *get_optimizer(optimizer_spec)))
+        source = gradient_source(objective, sigma, size, seed)  # validates before anything runs
+        optimizer, settings = get_optimizer(optimizer_spec)
+        check_gradient_source(optimizer, source is not None)  # e.g. lbfgs with noise
+        parsed.append((spec, optimizer, settings))
         options.append({"batch_size": "full" if size is None else size, "noise": sigma})
     groups: dict[tuple[str, Any, float], list[int]] = {}
     for i, (_, optimizer, _) in enumerate(parsed):
@@ -150,7 +152,13 @@ def _offset(
 def result_record(
     result: RunResult, tol: float = metrics.DEFAULT_TOL, with_path: bool = False
 ) -> dict[str, Any]:
-    """The JSON object of one run: optimizer, every hyperparameter, final point and metrics."""
+    """The JSON object of one run: optimizer, every hyperparameter, final point and metrics.
+
+    ``evaluations`` counts gradient evaluations (a mini-batch gradient counts as one);
+    ``examples`` counts the training examples those evaluations read, the honest cost on a
+    data objective: N per evaluation for the full gradient, the mini-batch sizes for SGD (see
+    ``stochastic.examples_used``); None on a test function, which has no examples.
+    """
     traj, b = result.trajectories, result.row
     summary = metrics.summary(traj.row(b), tol)[0]
     record: dict[str, Any] = {
@@ -163,12 +171,21 @@ def result_record(
         "diverged_at": summary["diverged_at"],
         "converged_at": _step_or_none(traj.converged_at[b]),
         "evaluations": int(traj.evaluations[-1, b]),
+        "examples": _examples(result),
         "evaluations_to_tol": _evaluations_at(traj, b, summary["steps_to_tol"]),
         "metrics": summary,
     }
     if with_path:
         record["path"] = traj.positions[:, b].tolist()
     return record
+
+
+def _examples(result: RunResult) -> int | None:
+    """Training examples the run's gradients read (None on a test function)."""
+    traj, b = result.trajectories, result.row
+    size = parse_batch_size(result.gradient.get("batch_size"))
+    examples = getattr(traj.objective, "examples", None)
+    return examples_used(examples, size, int(traj.evaluations[-1, b]))
 
 
 def _step_or_none(step: Any) -> int | None:

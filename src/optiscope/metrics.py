@@ -19,11 +19,16 @@ Conventions shared by several metrics:
   the local quadratic model otherwise), ordered by ascending eigenvalue (flat first, steep last),
   each signed so that its largest-magnitude component is positive. Undefined (NaN / None) when
   the function has no known minimizer or no Hessian, or the Hessian at ``x*`` is not finite.
+- **quiet**: every public function runs under ``np.errstate(all="ignore")``: a path far out
+  (huge but finite coordinates) may overflow a square to inf; the metric then reads inf or
+  NaN (None in :func:`summary`), and no warning reaches the terminal.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -37,19 +42,39 @@ RATE_FLOOR = 1e-12  # rate: distances below this x (largest distance + |x*|) are
 RATE_PLATEAU = 0.01  # rate: the decay ends once log E is within this fraction of its total drop
 RATE_TRANSIENT = 0.25  # rate: the first quarter of the decaying steps is the initial transient
 RATE_MIN_POINTS = 4  # rate: fewer points in the fit window -> undefined
+RATE_MIN_DECAY = 10.0  # rate: the envelope must fall by this factor across the fit window ...
+RATE_MIN_DECAY_ONGOING = 2.0  # ... or by this one when the decay lasts to the end of the run
+RATE_ONGOING_TAIL_INV = 10  # rate: "lasts to the end": at most 1/10 of the decay after the fit
+ZIGZAG_MIN_PAIRS = 3  # zigzag: fewer counted step pairs in a direction -> undefined
 CYCLE_MAX_PERIOD = 8
 CYCLE_TOL = 1e-9  # cycle: absolute repeat tolerance, times (1 + the window's largest |coordinate|)
 CYCLE_REL_TOL = 1e-6  # cycle: the repeat error must also be below this x the amplitude
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _quiet(fn: _F) -> _F:
+    """Run ``fn`` under ``np.errstate(all="ignore")`` (see "quiet" in the module notes)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 # --- basic metrics ------------------------------------------------------------------------
 
 
+@_quiet
 def loss_final(traj: Trajectories) -> np.ndarray:
     """f at the last recorded point (for a diverged row: its last good point). ``[B]``."""
     return traj.losses[-1].copy()
 
 
+@_quiet
 def gap(traj: Trajectories) -> np.ndarray:
     """``f(x_k) - f_min`` for every step, ``[S+1, B]``; NaN where f_min is unknown."""
     f_min = traj.objective.f_min
@@ -58,11 +83,13 @@ def gap(traj: Trajectories) -> np.ndarray:
     return traj.losses - f_min
 
 
+@_quiet
 def gap_final(traj: Trajectories) -> np.ndarray:
     """``loss_final - f_min``; NaN where f_min is unknown. ``[B]``."""
     return gap(traj)[-1]
 
 
+@_quiet
 def distance_final(traj: Trajectories) -> np.ndarray:
     """Euclidean distance from the last point to the nearest known minimizer; NaN if none known."""
     minimizers = _minimizers(traj)
@@ -72,6 +99,7 @@ def distance_final(traj: Trajectories) -> np.ndarray:
     return np.sqrt(np.sum(diff * diff, axis=2)).min(axis=1)
 
 
+@_quiet
 def steps_to_tol(traj: Trajectories, tol: float = DEFAULT_TOL) -> np.ndarray:
     """The first step k after which the gap stays <= ``tol`` for every later recorded step.
 
@@ -88,16 +116,19 @@ def steps_to_tol(traj: Trajectories, tol: float = DEFAULT_TOL) -> np.ndarray:
     return np.where(reached, first, -1)
 
 
+@_quiet
 def evaluations(traj: Trajectories) -> np.ndarray:
     """Gradient evaluations consumed by the whole run (the final count), ``[B]`` int."""
     return traj.evaluations[-1].astype(np.int64)
 
 
+@_quiet
 def path_length(traj: Trajectories) -> np.ndarray:
     """``sum_k ||x_k - x_{k-1}||`` over all steps (Euclidean), ``[B]``; 0 for a path that never moves."""
     return _sum_steps(_step_norms(traj))
 
 
+@_quiet
 def efficiency(traj: Trajectories) -> np.ndarray:
     """``||x_S - x_0|| / path_length``: 1 for a straight path, smaller the more it wanders.
 
@@ -111,6 +142,7 @@ def efficiency(traj: Trajectories) -> np.ndarray:
 # --- target and eigen-directions ----------------------------------------------------------
 
 
+@_quiet
 def target(traj: Trajectories) -> np.ndarray | None:
     """The known minimizer nearest each row's final point, ``[B, D]``; None if none is known."""
     minimizers = _minimizers(traj)
@@ -129,6 +161,7 @@ class EigenDirections(NamedTuple):
     defined: np.ndarray  # [B] bool
 
 
+@_quiet
 def eigen_directions(traj: Trajectories) -> EigenDirections | None:
     """Eigenvalues (ascending) and unit eigenvectors of the Hessian at each row's target ``x*``.
 
@@ -157,6 +190,7 @@ def eigen_directions(traj: Trajectories) -> EigenDirections | None:
 # --- zigzag -------------------------------------------------------------------------------
 
 
+@_quiet
 def zigzag_per_coordinate(traj: Trajectories) -> np.ndarray:
     """Fraction of consecutive moves that reverse direction, per coordinate, ``[B, D]``.
 
@@ -165,31 +199,40 @@ def zigzag_per_coordinate(traj: Trajectories) -> np.ndarray:
     exact zeros of a converged or frozen tail do not. Over the pairs of consecutive steps
     ``(k, k+1)`` that both count, the zigzag is the fraction with ``sign(d_{k+1}[i]) !=
     sign(d_k[i])``: 0 for a path that keeps its direction, 1 for one that reverses every step.
-    NaN when no pair counts.
+    NaN when fewer than 3 pairs count (``ZIGZAG_MIN_PAIRS``): one or two pairs, e.g. a path
+    that lands on the minimum in one step and then moves at rounding level, say nothing.
     """
     return _flip_fraction(traj, _displacements(traj))
 
 
+@_quiet
 def zigzag_per_direction(traj: Trajectories) -> np.ndarray:
     """:func:`zigzag_per_coordinate` along the Hessian's eigen-directions, ``[B, D]``.
 
     The displacements are projected on the eigenvectors at ``x*`` (ascending eigenvalue: flat
     direction first). All NaN where the eigen-directions are undefined (see the module notes).
     """
-    eig = eigen_directions(traj)
+    return _zigzag_per_direction(traj, eigen_directions(traj))
+
+
+def _zigzag_per_direction(traj: Trajectories, eig: EigenDirections | None) -> np.ndarray:
     if eig is None:
         return np.full((traj.batch, traj.objective.dim), np.nan)
     projected = np.einsum("sbd,bde->sbe", _displacements(traj), np.nan_to_num(eig.vectors))
     return np.where(eig.defined[:, None], _flip_fraction(traj, projected), np.nan)
 
 
+@_quiet
 def zigzag(traj: Trajectories) -> np.ndarray:
     """One zigzag number per row, ``[B]``: the largest of :func:`zigzag_per_direction`.
 
     Where the eigen-directions are undefined, the largest of :func:`zigzag_per_coordinate`
     instead. Undefined entries are skipped; NaN when all are.
     """
-    per_direction = zigzag_per_direction(traj)
+    return _zigzag(traj, _zigzag_per_direction(traj, eigen_directions(traj)))
+
+
+def _zigzag(traj: Trajectories, per_direction: np.ndarray) -> np.ndarray:
     has_direction = ~np.isnan(per_direction).all(axis=1, keepdims=True)
     chosen = np.where(has_direction, per_direction, zigzag_per_coordinate(traj))
     return _nan_max(chosen)
@@ -198,6 +241,7 @@ def zigzag(traj: Trajectories) -> np.ndarray:
 # --- overshoot ----------------------------------------------------------------------------
 
 
+@_quiet
 def overshoot_per_direction(traj: Trajectories) -> np.ndarray:
     """How far the path passes beyond ``x*`` along each eigen-direction, ``[B, D]``.
 
@@ -207,7 +251,10 @@ def overshoot_per_direction(traj: Trajectories) -> np.ndarray:
     the path never crosses; NaN when ``|c_0[i]| <= 1e-9 * ||x_0 - x*||`` (no start offset along
     it) or the eigen-directions are undefined.
     """
-    eig = eigen_directions(traj)
+    return _overshoot_per_direction(traj, eigen_directions(traj))
+
+
+def _overshoot_per_direction(traj: Trajectories, eig: EigenDirections | None) -> np.ndarray:
     if eig is None:
         return np.full((traj.batch, traj.objective.dim), np.nan)
     x_star = target(traj)
@@ -220,6 +267,7 @@ def overshoot_per_direction(traj: Trajectories) -> np.ndarray:
     return _safe_divide(excursion, np.abs(c0), defined)
 
 
+@_quiet
 def overshoot(traj: Trajectories) -> np.ndarray:
     """The largest of :func:`overshoot_per_direction`, ``[B]``; NaN when all are undefined."""
     return _nan_max(overshoot_per_direction(traj))
@@ -236,6 +284,7 @@ class RateFit(NamedTuple):
     fit_end: np.ndarray  # [B] int, last step of the fit (inclusive); -1 where undefined
 
 
+@_quiet
 def rate_fit(traj: Trajectories) -> RateFit:
     """Empirical linear convergence rate: a geometric (log-linear) fit of the distance.
 
@@ -254,8 +303,17 @@ def rate_fit(traj: Trajectories) -> RateFit:
     4. Transient: the first quarter of those decaying steps is skipped; the fit runs from
        ``k0 = start + floor((k1 - start) / 4)`` to ``k1``.
     5. Least squares of ``log E_k`` against ``k`` on ``[k0, k1]``; ``rate = exp(slope)``.
+    6. A real decay: ``E_k0 / E_k1 >= 10``, or ``>= 2`` when the decay is still going on at
+       the end of the run (at most a tenth of the decaying steps ``peak..K`` lie after
+       ``k1``, i.e. no long plateau was cut off). A barely falling envelope is the approach
+       to a plateau (a stall, a limit cycle, oscillations dying out around a point that is
+       not ``x*``), and a "rate" fitted on it is noise.
+    7. No departure: ``r`` must not be at the floor's level at two consecutive steps before
+       ``k1`` (then the path had reached ``x*`` to rounding and left it again, as RMSProp
+       with a tiny eps can; its envelope falls while the distance itself grows).
 
-    Undefined (NaN, range -1) with fewer than 4 points in the fit or no decay. A geometric
+    Undefined (NaN, range -1) with fewer than 4 points in the fit, no decay or too little
+    (step 6). Which quantity was fitted is :func:`rate_quantity`. A geometric
     sequence gives its ratio exactly; for GD and heavy ball on quadratics (including the
     oscillating, complex-root regime, where the envelope's steps average out over many
     periods) it matches the asymptotic rate to about 1-2% once the fit spans a few dozen steps.
@@ -293,13 +351,28 @@ def rate_fit(traj: Trajectories) -> RateFit:
     ok &= sxx > 0
     slope = _safe_divide(sxy, sxx, ok)
     ok &= slope < 0
+    at = np.clip(np.stack([k0, k1]), 0, traj.steps)  # [2, B]
+    log_k0, log_k1 = np.take_along_axis(log_e, at, axis=0)  # [B] each
+    ongoing = (last - k1) * RATE_ONGOING_TAIL_INV <= (last - peak)
+    needed = np.where(ongoing, RATE_MIN_DECAY_ONGOING, RATE_MIN_DECAY)
+    ok &= log_k0 - log_k1 >= np.log(needed)
+    at_floor = r <= floor[None]  # [S+1, B]; single zeros at crossings are fine, two in a row
+    twice = at_floor[1:] & at_floor[:-1]  # [S, B] are x* reached (a 2-step recursion stays)
+    ok &= ~(twice.any(axis=0) & (np.argmax(twice, axis=0) < k1))
     rate = np.where(ok, np.exp(np.where(ok, slope, 0.0)), np.nan)
     return RateFit(rate, np.where(ok, k0, -1), np.where(ok, k1, -1))
 
 
+@_quiet
 def rate(traj: Trajectories) -> np.ndarray:
     """The rate of :func:`rate_fit` alone, ``[B]`` (NaN where undefined)."""
     return rate_fit(traj).rate
+
+
+def rate_quantity(traj: Trajectories) -> str:
+    """What :func:`rate_fit` fits: ``"distance"`` (to the target ``x*``) or, for a function
+    without a known minimizer, ``"gradient norm"``."""
+    return "gradient norm" if _minimizers(traj) is None else "distance"
 
 
 # --- cycle --------------------------------------------------------------------------------
@@ -313,6 +386,7 @@ class Cycle(NamedTuple):
     amplitude_per_coordinate: np.ndarray  # [B, D]; NaN unless period >= 2
 
 
+@_quiet
 def cycle(traj: Trajectories) -> Cycle:
     """Detect a limit cycle: the end of the path repeating with a period ``p <= 8``.
 
@@ -361,24 +435,32 @@ def cycle(traj: Trajectories) -> Cycle:
 # --- all together -------------------------------------------------------------------------
 
 
+@_quiet
 def columns(traj: Trajectories, tol: float = DEFAULT_TOL) -> dict[str, np.ndarray]:
     """Every metric as one array per name: ``[B]`` (or ``[B, D]`` for the per-* lists).
 
     Undefined values are NaN (float) or -1 (int); the tidy-table form of :func:`summary`.
     """
+    return _columns(traj, tol, eigen_directions(traj))
+
+
+def _columns(traj: Trajectories, tol: float, eig: EigenDirections | None) -> dict[str, np.ndarray]:
+    """:func:`columns` with the eigen-directions computed once by the caller."""
     fit = rate_fit(traj)
     cyc = cycle(traj)
+    per_direction = _zigzag_per_direction(traj, eig)
+    overshoot_dirs = _overshoot_per_direction(traj, eig)
     return {
         "loss_final": loss_final(traj),
         "gap_final": gap_final(traj),
         "distance_final": distance_final(traj),
         "steps_to_tol": steps_to_tol(traj, tol),
         "diverged_at": np.asarray(traj.diverged_at, dtype=np.int64),
-        "zigzag": zigzag(traj),
+        "zigzag": _zigzag(traj, per_direction),
         "zigzag_per_coordinate": zigzag_per_coordinate(traj),
-        "zigzag_per_direction": zigzag_per_direction(traj),
-        "overshoot": overshoot(traj),
-        "overshoot_per_direction": overshoot_per_direction(traj),
+        "zigzag_per_direction": per_direction,
+        "overshoot": _nan_max(overshoot_dirs),
+        "overshoot_per_direction": overshoot_dirs,
         "rate": fit.rate,
         "rate_fit_start": fit.fit_start,
         "rate_fit_end": fit.fit_end,
@@ -390,18 +472,21 @@ def columns(traj: Trajectories, tol: float = DEFAULT_TOL) -> dict[str, np.ndarra
     }
 
 
+@_quiet
 def summary(traj: Trajectories, tol: float = DEFAULT_TOL) -> list[dict[str, Any]]:
     """Every metric of every row as a plain JSON-ready dict (None for undefined, never NaN).
 
     Keys: loss_final, gap_final, distance_final, steps_to_tol, diverged_at, zigzag,
     zigzag_per_coordinate (list), zigzag_per_direction (list, or None without eigen-directions),
     overshoot, overshoot_per_direction (list or None), rate, rate_fit_range ([start, end] or
-    None), cycle_period (2..8 or None; a stationary end is not a cycle), cycle_amplitude,
+    None), rate_of (the fitted quantity, ``"distance"`` or ``"gradient norm"``, see
+    :func:`rate_quantity`; None when the rate is), cycle_period (2..8 or None; a stationary end is not a cycle), cycle_amplitude,
     path_length, efficiency, evaluations.
     """
-    cols = columns(traj, tol)
-    eig = eigen_directions(traj)
+    eig = eigen_directions(traj)  # once: the per-direction metrics all use it
+    cols = _columns(traj, tol, eig)
     defined = np.zeros(traj.batch, dtype=bool) if eig is None else eig.defined
+    quantity = rate_quantity(traj)
     rows = []
     for b in range(traj.batch):
         row: dict[str, Any] = {}
@@ -417,6 +502,7 @@ def summary(traj: Trajectories, tol: float = DEFAULT_TOL) -> list[dict[str, Any]
             if name == "rate":
                 start, end = cols["rate_fit_start"][b], cols["rate_fit_end"][b]
                 row["rate_fit_range"] = None if start < 0 else [int(start), int(end)]
+                row["rate_of"] = None if start < 0 else quantity
         rows.append(row)
     return rows
 
@@ -454,7 +540,9 @@ def _flip_fraction(traj: Trajectories, moves: np.ndarray) -> np.ndarray:
     pairs = counted[1:] & counted[:-1]
     flips = pairs & (np.sign(moves[1:]) != np.sign(moves[:-1]))
     n = pairs.sum(axis=0)
-    return _safe_divide(flips.sum(axis=0).astype(np.float64), n.astype(np.float64), n > 0)
+    return _safe_divide(
+        flips.sum(axis=0).astype(np.float64), n.astype(np.float64), n >= ZIGZAG_MIN_PAIRS
+    )
 
 
 def _sum_steps(values: np.ndarray) -> np.ndarray:

@@ -25,7 +25,10 @@ above to rounding, reaches eta_min at step ``T_max + 1`` and then rises again (p
 holds lr for the first ``warmup`` steps, then decays as ``1/sqrt(t)`` (warmup = 1: lr/sqrt(t)).
 
 Validation (decided here, stricter than torch where torch accepts nonsense): step_size, T_max
-and warmup are integers >= 1; gamma is in (0, 1] (these are decays); decay >= 0;
+and warmup are integers from 1 to ``MAX_PERIOD`` = 10**9 (ten thousand times the longest run,
+engine.MAX_STEPS = 100000, so any larger value would mean the same as 10**9 for every run,
+while values near 2**63 overflow the integer step arithmetic); gamma is in (0, 1] (these are
+decays); decay >= 0 (a huge decay makes the lr underflow to 0 after step 1);
 0 <= eta_min <= lr. A schedule key without ``schedule=``, or one that the chosen schedule
 does not take, is an error. step_size, gamma (exponential), T_max and decay have no torch
 default and must be given.
@@ -45,6 +48,8 @@ import numpy as np
 
 from optiscope.errors import OptiscopeError
 from optiscope.optimizers.base import HyperParam, _fmt
+
+MAX_PERIOD = 10**9  # step_size, T_max, warmup: longer than any run (engine.MAX_STEPS = 1e5)
 
 
 @dataclass(frozen=True)
@@ -112,15 +117,15 @@ PARAMS: dict[str, HyperParam] = {
     for h in (
         SCHEDULE,
         HyperParam("step_size", 1, "step: lr is multiplied by gamma every step_size steps",
-                   low=1, kind="int"),
+                   low=1, high=MAX_PERIOD, kind="int"),
         HyperParam("gamma", 0.1, "step, exponential: the decay factor", low=0.0, low_open=True,
                    high=1.0),
         HyperParam("T_max", 1, "cosine: steps from lr down to eta_min (a half period)", low=1,
-                   kind="int"),
+                   high=MAX_PERIOD, kind="int"),
         HyperParam("eta_min", 0.0, "cosine: the lowest lr (at step T_max + 1), <= lr", low=0.0),
         HyperParam("decay", 0.0, "inverse_time: lr / (1 + decay*(t-1))", low=0.0),
         HyperParam("warmup", 1, "inverse_sqrt: steps held at lr before the 1/sqrt(t) decay",
-                   low=1, kind="int"),
+                   low=1, high=MAX_PERIOD, kind="int"),
     )
 }  # fmt: skip
 #: Every schedule key, in listing order; any optimizer accepts them.
@@ -162,6 +167,16 @@ def resolve(options: Mapping[str, Any], lr: float | None) -> dict[str, Any]:
 
 def check(setting: Mapping[str, Any]) -> str:
     """Validate the schedule part of a complete setting; return the schedule's name."""
+    name = _check_keys(setting)
+    schedule = SCHEDULES[name]
+    values = {k: np.array([float(setting.get(k, d))]) for k, d in schedule.keys.items()}
+    lr = setting.get("lr")
+    _check_values(name, values, np.array([np.nan if lr is None else float(lr)]))
+    return name
+
+
+def _check_keys(setting: Mapping[str, Any]) -> str:
+    """The structural checks of :func:`check` (name, foreign and missing keys); the name."""
     present = [k for k in KEYS[1:] if k in setting]
     if "schedule" not in setting:
         if present:
@@ -184,31 +199,49 @@ def check(setting: Mapping[str, Any]) -> str:
     for key, default in schedule.keys.items():
         if default is None and key not in setting:
             raise OptiscopeError(f"schedule={name} needs {key} (e.g. {schedule.example})")
-        PARAMS[key].check(np.array([float(setting.get(key, default))]))
-    if name == "cosine":
-        lr, eta_min = setting.get("lr"), float(setting.get("eta_min", 0.0))
-        if lr is not None and eta_min > float(lr):
-            raise OptiscopeError(
-                f"invalid eta_min: {_fmt(eta_min)} (valid: 0 <= eta_min <= lr = {_fmt(lr)})"
-            )
     return name
+
+
+def _check_values(name: str, values: Mapping[str, np.ndarray], lr: np.ndarray) -> None:
+    """The range checks of :func:`check`, column-wise: ``values[key]`` and ``lr`` are ``[b]``
+    (lr NaN where the setting has none); names the first bad value."""
+    for key in SCHEDULES[name].keys:
+        PARAMS[key].check(values[key])
+    if name == "cosine":
+        bad = values["eta_min"] > lr  # NaN (no lr) compares False
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise OptiscopeError(
+                f"invalid eta_min: {_fmt(values['eta_min'][i])} "
+                f"(valid: 0 <= eta_min <= lr = {_fmt(lr[i])})"
+            )
 
 
 def learning_rates(settings: Sequence[Mapping[str, Any]], steps: int) -> np.ndarray | None:
     """``[S, B]``: the lr step ``t = 1..S`` of trajectory b uses, or None when every
     trajectory keeps its lr (no schedule, or ``schedule=constant``). Rows may use different
-    schedules. Raises OptiscopeError for an invalid schedule in any setting."""
-    names = [check(s) for s in settings]
-    if all(name == "constant" for name in names):
+    schedules. Raises OptiscopeError for an invalid schedule in any setting.
+
+    Validation is column-wise: the keys once per group of rows that name the same schedule
+    and keys, the values once per column, so a sweep of 40,000 settings checks fast."""
+    groups: dict[tuple[Any, tuple[str, ...]], list[int]] = {}
+    for b, s in enumerate(settings):
+        shape = (s.get("schedule"), tuple(k for k in KEYS[1:] if k in s))
+        groups.setdefault(shape, []).append(b)
+    by_name: dict[str, list[int]] = {}
+    for rows in groups.values():
+        by_name.setdefault(_check_keys(settings[rows[0]]), []).extend(rows)
+    if set(by_name) <= {"constant"}:
         return None
     table = np.empty((steps, len(settings)), dtype=np.float64)
-    for name in dict.fromkeys(names):
-        rows = [b for b, n in enumerate(names) if n == name]
+    for name, rows in by_name.items():
+        rows.sort()
         lr = np.array([float(settings[b]["lr"]) for b in rows], dtype=np.float64)  # [b]
         params = {
-            key: np.array([settings[b].get(key, default) for b in rows], dtype=np.float64)
+            key: np.array([float(settings[b].get(key, default)) for b in rows])
             for key, default in SCHEDULES[name].keys.items()
         }
+        _check_values(name, params, lr)
         table[:, rows] = schedule_table(name, lr, params, steps)
     return table
 
@@ -243,14 +276,17 @@ def schedule_table(
 def _cosine(base: np.ndarray, t_max: np.ndarray, eta_min: np.ndarray, steps: int) -> np.ndarray:
     """torch's CosineAnnealingLR.get_lr recursion, operation for operation ([S, b]).
 
-    The cosines come from ``math.cos`` like torch's, one table per distinct T_max.
+    The cosines come from ``math.cos`` like torch's (NumPy's vectorized cos may differ in the
+    last bit), one ``[S, U]`` table for the U distinct T_max values; ``pi * k / T_max`` is
+    formed with the same two roundings as torch's Python expression.
     """
-    cos = np.empty((steps, base.shape[0]))  # cos(pi*e/T_max)
-    restart = np.empty(base.shape[0])  # (base - eta_min) * (1 - cos(pi/T_max)) / 2
-    for t in np.unique(t_max):
-        cols = t_max == t
-        cos[:, cols] = np.array([math.cos(math.pi * k / int(t)) for k in range(steps)])[:, None]
-        restart[cols] = (base[cols] - eta_min[cols]) * (1 - math.cos(math.pi / int(t))) / 2
+    distinct, column = np.unique(t_max, return_inverse=True)  # [U], [b]: t_max = distinct[column]
+    periods = distinct.astype(np.float64)  # exact: T_max <= MAX_PERIOD < 2**53
+    angles = (math.pi * np.arange(steps, dtype=np.float64))[:, None] / periods[None, :]  # [S, U]
+    table = np.fromiter(map(math.cos, angles.ravel()), np.float64, angles.size)
+    cos = table.reshape(angles.shape)[:, column]  # [S, b] cos(pi*e/T_max)
+    first = np.fromiter(map(math.cos, math.pi / periods), np.float64, periods.size)  # [U]
+    restart = (base - eta_min) * (1 - first[column]) / 2  # [b]
     out = np.empty((steps, base.shape[0]))
     out[0] = base
     with np.errstate(divide="ignore", invalid="ignore"):  # the restart rows divide by 0

@@ -161,15 +161,16 @@ class MiniBatchGradient:
 
 
 # ---------------------------------------------------------------- validation and assembly
+# The messages name the value, not a flag: the same checks serve --noise and a spec's noise=.
 def check_noise(noise: float) -> float:
     if not (isinstance(noise, int | float) and math.isfinite(noise) and noise >= 0):
-        raise OptiscopeError(f"invalid --noise {noise}: must be a finite number >= 0")
+        raise OptiscopeError(f"invalid noise: {noise} (valid: a finite number >= 0)")
     return float(noise)
 
 
 def check_seed(seed: int) -> int:
     if not (isinstance(seed, int) and 0 <= seed <= MAX_SEED):
-        raise OptiscopeError(f"invalid --seed {seed}: must be an integer from 0 to 2**64-1")
+        raise OptiscopeError(f"invalid seed: {seed} (valid: an integer from 0 to 2**64-1)")
     return seed
 
 
@@ -184,11 +185,32 @@ def parse_batch_size(value: str | int | None) -> int | None:
         size = int(text)
     except ValueError:
         raise OptiscopeError(
-            f"invalid --batch-size {value!r}: expected a whole number >= 1 or 'full'"
+            f"invalid batch size: {value!r} (valid: a whole number >= 1, or full)"
         ) from None
     if size < 1:
-        raise OptiscopeError(f"invalid --batch-size {size}: must be >= 1 (1 = SGD) or 'full' (GD)")
+        raise OptiscopeError(
+            f"invalid batch size: {size} (valid: a whole number >= 1 (1 = SGD), or full (GD))"
+        )
     return size
+
+
+def examples_used(examples: int | None, batch_size: int | None, gradients: int) -> int | None:
+    """Training examples read by ``gradients`` gradient evaluations: an honest cost.
+
+    ``examples`` is N for a data objective (None for a test function: None is returned);
+    ``batch_size`` None for the full gradient (N examples per evaluation, whatever the
+    optimizer: an L-BFGS line-search trial reads all N too), else m. Mini-batch step ``k`` reads
+    the k-th batch of :class:`MiniBatchGradient`'s epochs, so ``n`` steps read
+    ``(n // nb) * N + (n % nb) * m`` examples (``nb = ceil(N / m)``; within an epoch only its
+    last batch is short).
+    """
+    if examples is None:
+        return None
+    if batch_size is None:
+        return int(gradients) * int(examples)
+    per_epoch = -(-examples // batch_size)
+    epochs, batches = divmod(int(gradients), per_epoch)
+    return epochs * examples + batches * batch_size
 
 
 def gradient_source(
@@ -212,13 +234,13 @@ def gradient_source(
         examples = getattr(objective, "examples", None)
         if examples is None or not hasattr(objective, "batch_grad"):
             raise OptiscopeError(
-                "--batch-size needs a data objective such as linreg:data=diabetes; "
-                "use --noise for test functions"
+                "a batch size needs a data objective such as linreg:data=diabetes; "
+                "use noise for test functions"
             )
         if size > examples:
             raise OptiscopeError(
-                f"invalid --batch-size {size}: {objective.name} has {examples} examples "
-                f"(valid: 1 to {examples}, or full)"
+                f"invalid batch size: {size} ({objective.name} has {examples} examples; "
+                f"valid: 1 to {examples}, or full)"
             )
         source = MiniBatchGradient(objective, size, seed, streams)
     if noise > 0:

@@ -248,25 +248,34 @@ def _least_squares(a: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     return w, float(r @ r) / (2 * n)
 
 
-def _logistic_parts(a: np.ndarray, y: np.ndarray, l2: float):
-    """Value, gradient and Hessian of the mean logistic loss (+ penalty) at one point ``[D]``."""
-    n = a.shape[0]
-    mask = np.ones(a.shape[1])
+def _logistic_functions(a: np.ndarray, y: np.ndarray, l2: float):
+    """Batched value ``[B]``, gradient ``[B, D]`` and Hessian ``[B, D, D]`` of the mean logistic
+    loss plus ``l2/2 |w|^2`` for points ``x`` ``[B, D]``: the one implementation, used by the
+    objective and by the minimizer's solve alike."""
+    n, dim = a.shape
+    mask = np.ones(dim)
     mask[-1] = 0.0
 
-    def value(w: np.ndarray) -> float:
-        z = a @ w
-        return float(np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * l2 * np.sum(mask * w * w))
+    def value_fn(x: np.ndarray) -> np.ndarray:
+        loss = np.empty(x.shape[0])
+        for s in _row_chunks(x.shape[0], n):  # [rows, N] temporaries stay in cache
+            z = _rowwise_linear(x[s], a)
+            loss[s] = np.mean(_softplus(z) - y * z, axis=1)
+        return loss + 0.5 * l2 * np.sum(mask * x * x, axis=1)
 
-    def grad(w: np.ndarray) -> np.ndarray:
-        return a.T @ (_sigmoid(a @ w) - y) / n + l2 * mask * w
+    def grad_fn(x: np.ndarray) -> np.ndarray:
+        g = np.empty_like(x)
+        for s in _row_chunks(x.shape[0], n):
+            r = _sigmoid(_rowwise_linear(x[s], a)) - y  # [rows, N]
+            g[s] = _rowwise_linear(r, a.T) / n
+        return g + l2 * mask * x
 
-    def hess(w: np.ndarray) -> np.ndarray:
-        z = a @ w
-        s = np.exp(-np.logaddexp(0.0, z) - np.logaddexp(0.0, -z))  # p(1-p), no cancellation
-        return (a.T * s) @ a / n + l2 * np.diag(mask)
+    def hessian_fn(x: np.ndarray) -> np.ndarray:  # X^T diag(p(1-p)) X / N + l2 diag(mask)
+        z = _rowwise_linear(x, a)
+        s = np.exp(-np.logaddexp(0.0, z) - np.logaddexp(0.0, -z))  # p(1-p) [B, N]
+        return np.einsum("bn,nd,ne->bde", s, a, a) / n + l2 * np.diag(mask)
 
-    return value, grad, hess
+    return value_fn, grad_fn, hessian_fn
 
 
 def _separable(a: np.ndarray, y: np.ndarray) -> bool:
@@ -284,8 +293,12 @@ def _separable(a: np.ndarray, y: np.ndarray) -> bool:
     return bool(res.status == 0)
 
 
-def _logistic_minimum(a: np.ndarray, y: np.ndarray, l2: float, name: str) -> np.ndarray:
-    """The minimizer: scipy L-BFGS-B to a tight tolerance, then Newton steps to full precision."""
+def _logistic_minimum(a: np.ndarray, y: np.ndarray, l2: float, name: str, functions) -> np.ndarray:
+    """The minimizer: scipy L-BFGS-B to a tight tolerance, then Newton steps to full precision.
+
+    Both use the objective's own batched ``functions`` (value, gradient, Hessian from
+    :func:`_logistic_functions`) on ``w[None]``: one implementation of the loss.
+    """
     from scipy.optimize import minimize
 
     if l2 == 0.0 and _separable(a, y):
@@ -293,7 +306,17 @@ def _logistic_minimum(a: np.ndarray, y: np.ndarray, l2: float, name: str) -> np.
             f"{name} has no minimizer: these features separate the classes, so the loss keeps "
             "falling as the weights grow; use l2 > 0 (e.g. l2=0.001, the default)"
         )
-    value, grad, hess = _logistic_parts(a, y, l2)
+    value_fn, grad_fn, hessian_fn = functions
+
+    def value(w: np.ndarray) -> float:
+        return float(value_fn(w[None])[0])
+
+    def grad(w: np.ndarray) -> np.ndarray:
+        return grad_fn(w[None])[0]
+
+    def hess(w: np.ndarray) -> np.ndarray:
+        return hessian_fn(w[None])[0]
+
     res = minimize(
         value,
         np.zeros(a.shape[1]),
@@ -368,29 +391,8 @@ def build(model: str, data: str, features: str, scale: bool, l2: float) -> DataO
         latex = r"$\frac{1}{2N}\sum_i (x_i^\top w + b - y_i)^2$"
         kind = "least squares"
     else:
-        w_star = _logistic_minimum(a, y, l2, name)
-        mask = np.ones(dim)
-        mask[-1] = 0.0
-
-        def value_fn(x: np.ndarray) -> np.ndarray:
-            loss = np.empty(x.shape[0])
-            for s in _row_chunks(x.shape[0], n):  # [rows, N] temporaries stay in cache
-                z = _rowwise_linear(x[s], a)
-                loss[s] = np.mean(_softplus(z) - y * z, axis=1)
-            return loss + 0.5 * l2 * np.sum(mask * x * x, axis=1)
-
-        def grad_fn(x: np.ndarray) -> np.ndarray:
-            g = np.empty_like(x)
-            for s in _row_chunks(x.shape[0], n):
-                r = _sigmoid(_rowwise_linear(x[s], a)) - y  # [rows, N]
-                g[s] = _rowwise_linear(r, a.T) / n
-            return g + l2 * mask * x
-
-        def hessian_fn(x: np.ndarray) -> np.ndarray:  # X^T diag(p(1-p)) X / N + l2 diag(mask)
-            z = _rowwise_linear(x, a)
-            s = np.exp(-np.logaddexp(0.0, z) - np.logaddexp(0.0, -z))  # p(1-p) [B, N]
-            return np.einsum("bn,nd,ne->bde", s, a, a) / n + l2 * np.diag(mask)
-
+        value_fn, grad_fn, hessian_fn = _logistic_functions(a, y, l2)
+        w_star = _logistic_minimum(a, y, l2, name, (value_fn, grad_fn, hessian_fn))
         formula = (
             f"1/N * sum_i (log(1 + exp(z_i)) - y_i z_i) + {_fmt_number(l2)}/2 * |w|^2, "
             f"z_i = x_i . w + b, N = {n}, x = {what} ({how})"

@@ -18,7 +18,11 @@ from optiscope.optimizers.base import Evaluate, HParams, HyperParam, Optimizer
 
 MAX_EVAL = 25  # torch's max_eval per .step(); the line search may use max_eval - 1 more trials
 MAX_LS = MAX_EVAL - 1  # torch: max_ls = max_eval - current_evals, with current_evals = 1
-MAX_HISTORY = 10_000  # the history is stored as [B, history_size, D] arrays
+# The history is stored as [B, history_size, D] arrays and the two-loop recursion is a Python
+# loop over its slots (as torch's is), so a step costs O(history_size) array operations: with
+# 1000 pairs (10x torch's default of 100, more than a 2-D or data problem can use) a full-history
+# step takes about 50 ms; 10000 took ten times that, and long runs crawled.
+MAX_HISTORY = 1000
 C1, C2 = 1e-4, 0.9  # torch's strong-Wolfe constants (sufficient decrease, curvature)
 # The search's own bracket tolerance: torch's LBFGS.step does not pass its tolerance_change to
 # _strong_wolfe, which keeps its default 1e-9 whatever the optimizer's setting.
@@ -301,7 +305,8 @@ class LBFGS(Optimizer):
 
     Defaults: lr=1, history_size=100, line_search=none, tolerance_grad=1e-7,
     tolerance_change=1e-9 (torch's; ``line_search`` is torch's ``line_search_fn``).
-    Valid: lr > 0, history_size an integer in 1 .. 10000, tolerances >= 0.
+    Valid: lr > 0, history_size an integer in 1 .. 1000 (``MAX_HISTORY``: each step loops over
+    the stored pairs, as torch does; torch has no cap), tolerances >= 0.
 
     **Evaluations.** A step uses the function+gradient evaluation at its starting point
     (every gradient method needs it; the engine's evaluation at the previous step's end
