@@ -144,3 +144,18 @@ def test_batch_size_on_a_test_function_is_refused(capsys):
     code = main(["run", "aniso", "sgd:batch_size=4"])
     err = capsys.readouterr().err
     assert code == 2 and "data objective" in err
+
+
+def test_table_shows_examples_read_for_data_objectives(capsys, tmp_path):
+    from optiscope import get_objective
+
+    data = compare_json(capsys, tmp_path)
+    table = (tmp_path / "table.md").read_text()
+    n = get_objective(FUNCTION).examples
+    assert "examples read" in table
+    assert data["runs"][0]["examples"] == 60 * n  # GD reads every example every step
+    assert data["runs"][2]["examples"] == 60  # SGD reads one
+    assert f"| {60 * n} |" in table
+    code = main(["compare", "aniso", "sgd", "--steps", "3", "--out", str(tmp_path)])
+    capsys.readouterr()
+    assert code == 0 and "examples read" not in (tmp_path / "table.md").read_text()

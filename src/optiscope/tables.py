@@ -40,7 +40,12 @@ def steps_cell(m: dict[str, Any]) -> str:
     return "-" if m["gap_final"] is None else "not reached"
 
 
-def _table_header(tol: float) -> list[str]:
+def _has_examples(rows: list[dict[str, Any]]) -> bool:
+    """Data objectives count the training examples read: then the table shows them."""
+    return any(row.get("examples") is not None for row in rows)
+
+
+def _table_header(tol: float, examples: bool = False) -> list[str]:
     return [
         "optimizer",
         "settings",
@@ -49,6 +54,7 @@ def _table_header(tol: float) -> list[str]:
         f"steps to gap {tol:g}",
         "evals to gap",
         "evals",
+        *(["examples read"] if examples else []),
         "zig-zag",
         "overshoot",
         "rate",
@@ -56,7 +62,7 @@ def _table_header(tol: float) -> list[str]:
     ]
 
 
-def _table_cells(row: dict[str, Any]) -> list[str]:
+def _table_cells(row: dict[str, Any], examples: bool = False) -> list[str]:
     """One run's cells: the basic metrics, evaluations, shape metrics and how it ended."""
     m = row["metrics"]
     if row.get("diverged_at") is not None:
@@ -75,6 +81,7 @@ def _table_cells(row: dict[str, Any]) -> list[str]:
         steps_cell(m),
         _fmt(row.get("evaluations_to_tol")),
         _fmt(row.get("evaluations")),
+        *([_fmt(row.get("examples"))] if examples else []),
         pct_cell(m.get("zigzag")),
         pct_cell(m.get("overshoot")),
         _fmt(m.get("rate")),
@@ -85,17 +92,19 @@ def _table_cells(row: dict[str, Any]) -> list[str]:
 def results_table(rows: list[dict[str, Any]], tol: float) -> Table:
     """Terminal table: one row per run with its metrics."""
     table = Table(show_lines=False)
-    for column in _table_header(tol):
+    examples = _has_examples(rows)
+    for column in _table_header(tol, examples):
         justify = "left" if column in ("optimizer", "settings", "end") else "right"
         table.add_column(column, justify=justify, overflow="fold")  # wrap, never cut a number
     for row in rows:
-        table.add_row(*_table_cells(row))
+        table.add_row(*_table_cells(row, examples))
     return table
 
 
 def markdown_table(rows: list[dict[str, Any]], tol: float) -> str:
     """The same table as Markdown, for files."""
-    head = _table_header(tol)
+    examples = _has_examples(rows)
+    head = _table_header(tol, examples)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(_table_cells(row)) + " |" for row in rows]
+    lines += ["| " + " | ".join(_table_cells(row, examples)) + " |" for row in rows]
     return "\n".join(lines) + "\n"
