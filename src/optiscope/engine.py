@@ -147,7 +147,7 @@ def run(
         state = optimizer.init(x, hp)
         f, g = evaluate(x)
         _check_start(x, f, g)
-        traced = _traced_fields(state, objective.dim) if record_state else ()
+        traced = optimizer.plot_state if record_state else ()
         states = {k: np.empty((steps + 1, batch, objective.dim)) for k in traced}
         _record(0, x, f, g, state, positions, losses, grad_norms, states)
         for k in range(1, steps + 1):
@@ -263,15 +263,6 @@ def _done(state: Any) -> np.ndarray:
     if done is None:
         return np.zeros(np.shape(state[0])[0], dtype=bool)
     return np.asarray(done, dtype=bool).reshape(-1)
-
-
-def _traced_fields(state: Any, dim: int) -> tuple[str, ...]:
-    """State fields with one value per coordinate (``[B, D]``): the ones worth plotting."""
-    return tuple(
-        name
-        for name, value in zip(state._fields, state, strict=True)
-        if name != "step" and np.ndim(value) == 2 and np.shape(value)[1] == dim
-    )
 
 
 def _record(k, x, f, g, state, positions, losses, grad_norms, states) -> None:

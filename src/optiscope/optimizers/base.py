@@ -127,7 +127,8 @@ class Optimizer:
     hyperparams: ClassVar[tuple[HyperParam, ...]]
     #: Optional hyperparameters: in a setting only when given, their default otherwise.
     options: ClassVar[tuple[HyperParam, ...]] = ()
-    #: State fields (each ``[B, D]``) worth plotting over time, most telling first.
+    #: State fields (each ``[B, D]``) worth plotting over time, most telling first; the engine
+    #: records exactly these when asked to (``run(..., record_state=True)``).
     plot_state: ClassVar[tuple[str, ...]] = ()
     #: One line per state field: what it holds (for plot labels and explanations).
     state_meanings: ClassVar[Mapping[str, str]] = {}

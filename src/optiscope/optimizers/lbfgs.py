@@ -367,8 +367,11 @@ class LBFGS(Optimizer):
             low=0.0,
         ),
     )
-    plot_state = ("d",)
-    state_meanings = {"d": "the L-BFGS search direction (the step is t*d)"}
+    plot_state = ("d", "prev_flat_grad")
+    state_meanings = {
+        "d": "the L-BFGS search direction (the step is t*d)",
+        "prev_flat_grad": "the gradient where the last iteration started",
+    }
     evaluates = True
 
     def init(self, params: np.ndarray, hp: HParams) -> LBFGSState:
