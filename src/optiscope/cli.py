@@ -128,8 +128,6 @@ def _execute(
     data = report(objective, results, steps, point, tol, with_path)
     size = parse_batch_size(batch_size)
     data.update(noise=float(noise), batch_size="full" if size is None else size, seed=seed)
-    for record, result in zip(data["runs"], results, strict=True):
-        record["settings"] = result.settings_label
     return objective, results, data
 
 

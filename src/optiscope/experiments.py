@@ -165,6 +165,7 @@ def result_record(
         "optimizer": result.optimizer.name,
         "spec": result.spec,
         "params": dict(result.settings),
+        "settings": result.settings_label,
         **result.gradient,
         "x_final": [float(v) for v in traj.positions[-1, b]],
         "loss_final": summary["loss_final"],

@@ -182,7 +182,6 @@ def run_seed(
         save_figure(fig, figure)
         eigenvalues = None if explained["theory"] is None else explained["theory"]["eigenvalues"]
         for result, run in zip(results, explained["runs"], strict=True):
-            run["settings"] = result.settings_label
             run["path"] = result.trajectories.positions[:, result.row].tolist()
             if (exp.function, result.spec) not in seen:  # GD appears in several figures
                 seen.add((exp.function, result.spec))
