@@ -71,7 +71,7 @@ class Adadelta(Optimizer):
     def update(
         self, grad: np.ndarray, state: AdadeltaState, params: np.ndarray, hp: HParams
     ) -> tuple[np.ndarray, AdadeltaState]:
-        w, square_avg, acc_delta = adadelta_kernel(
+        w, square_avg, acc_delta = self.kernel(
             c.as_float64(params),
             c.as_float64(grad),
             state.square_avg,

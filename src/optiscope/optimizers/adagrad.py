@@ -67,7 +67,7 @@ class Adagrad(Optimizer):
         self, grad: np.ndarray, state: AdagradState, params: np.ndarray, hp: HParams
     ) -> tuple[np.ndarray, AdagradState]:
         t = state.step + 1.0
-        w, state_sum = adagrad_kernel(
+        w, state_sum = self.kernel(
             c.as_float64(params),
             c.as_float64(grad),
             state.sum,

@@ -109,7 +109,7 @@ class Adam(Optimizer):
         self, grad: np.ndarray, state: AdamState, params: np.ndarray, hp: HParams
     ) -> tuple[np.ndarray, AdamState]:
         t = state.step + 1.0
-        w, m, v, vmax = adam_kernel(
+        w, m, v, vmax = self.kernel(
             c.as_float64(params),
             c.as_float64(grad),
             state.exp_avg,

@@ -142,7 +142,7 @@ class Ftrl(Optimizer):
     def update(
         self, grad: np.ndarray, state: FtrlState, params: np.ndarray, hp: HParams
     ) -> tuple[np.ndarray, FtrlState]:
-        w, accumulator, linear = ftrl_kernel(
+        w, accumulator, linear = self.kernel(
             c.as_float64(params),
             c.as_float64(grad),
             state.accumulator,

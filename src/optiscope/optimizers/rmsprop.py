@@ -89,7 +89,7 @@ class RMSprop(Optimizer):
     def update(
         self, grad: np.ndarray, state: RMSpropState, params: np.ndarray, hp: HParams
     ) -> tuple[np.ndarray, RMSpropState]:
-        w, square_avg, grad_avg, buf = rmsprop_kernel(
+        w, square_avg, grad_avg, buf = self.kernel(
             c.as_float64(params),
             c.as_float64(grad),
             state.square_avg,

@@ -133,7 +133,7 @@ class SGD(Optimizer):
         self, grad: np.ndarray, state: SGDState, params: np.ndarray, hp: HParams
     ) -> tuple[np.ndarray, SGDState]:
         t = state.step + 1.0
-        w, buf = sgd_kernel(
+        w, buf = self.kernel(
             c.as_float64(params),
             c.as_float64(grad),
             state.momentum_buffer,
