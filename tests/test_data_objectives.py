@@ -232,3 +232,62 @@ def test_logistic_solve_uses_the_objectives_own_functions(monkeypatch):
     # The solve reached the objective's own stationarity to rounding.
     g = f.grad(f.minimizers)[0]
     assert np.linalg.norm(g) <= 1e-8 * max(1.0, np.linalg.norm(f.grad(np.zeros((1, f.dim)))))
+
+
+# --- a minimizer is claimed only when rounding determines it ------------------------------------
+def test_tiny_l2_on_separable_classes_is_refused_not_made_up(capsys):
+    """With l2=1e-300 the loss is flat to rounding far out: no "exact" minimum is invented."""
+    from optiscope.cli import main
+
+    with pytest.raises(OptiscopeError, match="cannot be certified") as info:
+        get_objective("logreg:features=all,l2=1e-300")
+    message = str(info.value)
+    assert "\n" not in message and "separable" in message and "larger l2" in message
+    assert main(["run", "logreg:features=all,l2=1e-300", "sgd:lr=0.1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "cannot be certified" in err
+
+
+def test_l2_has_an_upper_bound():
+    with pytest.raises(OptiscopeError, match="l2=1e308: must be <= 1e\\+06"):
+        get_objective("logreg:l2=1e308")
+
+
+def test_tiny_l2_is_fine_when_the_classes_overlap():
+    """One feature does not separate the classes: the minimizer exists without a penalty, so
+    l2=1e-300 is certified and equals l2=0's to rounding."""
+    tiny = get_objective("logreg:features=mean_radius,l2=1e-300")
+    none = get_objective("logreg:features=mean_radius,l2=0")
+    np.testing.assert_allclose(tiny.minimizers, none.minimizers, rtol=1e-12)
+
+
+def _toy_separable():
+    """Two separable examples, x = +1 (label 1) and x = -1 (label 0), and the bias column."""
+    return np.array([[1.0, 1.0], [-1.0, 1.0]]), np.array([1.0, 0.0])
+
+
+@pytest.mark.parametrize("l2", [1.0, 1e-2, 1e-4])
+def test_certified_minimizers_are_stationary_and_determined(l2):
+    from optiscope.objectives import data
+
+    a, y = _toy_separable()
+    functions = data._logistic_functions(a, y, l2)
+    w = data._logistic_minimum(a, y, l2, "toy", functions)
+    g, h = functions[1](w[None])[0], functions[2](w[None])[0]
+    # By symmetry the bias is 0 and the weight solves sigmoid(-w) = l2 w (stationarity).
+    assert abs(w[1]) <= 1e-12
+    assert abs(1.0 / (1.0 + np.exp(w[0])) - l2 * w[0]) <= 1e-14
+    uncertainty, _, lowest = data._minimizer_uncertainty(a, l2, w, g, h)
+    assert lowest > 0 and uncertainty <= data.MINIMIZER_PRECISION * max(1.0, np.linalg.norm(w))
+
+
+@pytest.mark.parametrize("l2", [1e-300, 1e-30])
+def test_uncertain_minimizers_are_refused(l2):
+    """For l2 -> 0 the exact weight grows like log(1/l2) while the curvature falls like l2:
+    rounding in the gradient (~1e-16) then moves the minimizer by far more than 1e-6 of it."""
+    from optiscope.objectives import data
+
+    a, y = _toy_separable()
+    with pytest.raises(OptiscopeError, match="cannot be certified") as info:
+        data._logistic_minimum(a, y, l2, "toy", data._logistic_functions(a, y, l2))
+    assert "separable" in str(info.value) and "\n" not in str(info.value)

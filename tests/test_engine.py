@@ -169,3 +169,25 @@ def test_gradient_source_check_is_shared():
     check_gradient_source(sgd, True)
     with pytest.raises(osc.OptiscopeError, match="lbfgs searches along lines"):
         check_gradient_source(lbfgs, True)
+
+
+def test_divergence_kind_and_point_are_recorded_per_row():
+    objective = osc.get_objective("log(w1) + w2**2")
+    optimizer, setting = osc.get_optimizer("sgd:lr=1")
+    starts = np.array([[0.5, 0.5], [3.0, 0.0]])
+    traj = osc.run(objective, optimizer, setting, steps=3, start=starts)
+    assert traj.escape_radius == escape_radius(objective, starts)
+    # row 0: w1 -> 0.5 - 1/0.5 = -1.5, where log is NaN; row 1: w1 = 3, 2.67, 2.29, 1.85
+    assert traj.diverged_at.tolist() == [1, -1]
+    assert traj.divergence_kind.tolist() == [2, 0]  # non_finite
+    np.testing.assert_array_equal(traj.divergence_point[0], [0.5, 0.5])  # last good point
+    assert np.isnan(traj.divergence_point[1]).all()
+    aniso = osc.get_objective("aniso")
+    gd, fast = osc.get_optimizer("sgd:lr=1")
+    escaped = osc.run(aniso, gd, fast, steps=40, start=(1.0, 1.0))
+    k = int(escaped.diverged_at[0])
+    assert escaped.divergence_kind[0] == 1  # left_box: the escaped point is still finite
+    np.testing.assert_allclose(escaped.divergence_point[0], [(-1.0) ** k, (-15.0) ** k])
+    assert np.abs(escaped.divergence_point[0]).max() > escaped.escape_radius
+    row = escaped.row(0)
+    assert row.divergence_kind.tolist() == [1] and row.divergence_point.shape == (1, 2)

@@ -32,7 +32,12 @@ def test_sentences_cite_the_measured_numbers(explained):
         text = " ".join(run["text"])
         m = run["metrics"]
         assert num(m["loss_final"]) in text
-        if m["diverged_at"] is not None:
+        div = run.get("divergence")
+        if div is not None and div["kind"] == "left_box":  # finite but outside the box
+            where = ", ".join(num(v) for v in div["point"])
+            assert f"left the box |w| <= {num(div['radius'])} at step {div['step']}" in text
+            assert f"(at ({where}))" in text and "blew up" not in text
+        elif m["diverged_at"] is not None:
             assert f"diverged at step {m['diverged_at']}" in text
         if m["steps_to_tol"] is not None:
             assert f"at step {m['steps_to_tol']}" in text

@@ -1,5 +1,18 @@
 """L-BFGS: torch.optim.LBFGS step by step, scipy's L-BFGS-B minima, evaluation counts,
-convergence reporting, batched == looped, validation and the command line."""
+convergence reporting, batched == looped, validation and the command line.
+
+Many of the step-by-step cases are chaotic past some step: torch nudged by one ulp per step
+ends elsewhere (Beale from (-1, 1.5) walks its flat valley to w1 = -1000; line-search bracket
+choices flip). Measured over the 191 paths below (``python tests/measure_sensitivity.py
+lbfgs``): on 49, torch's nudged spread times 10 exceeds POSITION_TOL somewhere, from step 3 (the
+stalled line search on 1e8*(w1-0.3)**2 + ...) and otherwise from step 16 on; 24 lose their path
+(spread above 0.1% of |w|), the largest spread reaching 2.5e3 x (1 + |w|). The comparison
+therefore follows tests/sensitivity.py: exact (POSITION_TOL) while torch reproduces itself,
+within 10x torch's own spread after, not at all where the nudged runs have lost the path;
+evaluation counts, stops and escapes are compared over the well-conditioned stretch. Ours and
+torch agree bit for bit on this CPU (the FMA emulation) except on one path (Beale's valley
+walk, from step 84), so the spread is measured only where they part.
+"""
 
 from __future__ import annotations
 
@@ -16,20 +29,27 @@ from optiscope.cli import main
 from optiscope.engine import escape_radius
 from optiscope.errors import OptiscopeError
 from optiscope.optimizers import get_optimizer
+from sensitivity import Nudge, compare_with_reference
 
 FUNCTIONS = ["aniso", "rosenbrock", "beale", "quadratic:kappa=20,angle=30"]
 OTHER_STARTS = [(0.5, -0.7), (-1.0, 1.5)]
 STEPS = 150
 POSITION_TOL = 1e-8  # |ours - torch| <= 1e-8 * (1 + |torch|): absolute near 0, relative beyond
+# Steps a comparison must cover before torch's nudged runs lose its path (measured: at least
+# 27 on every case below, also with ATEN_CPU_CAPABILITY=default).
+MIN_STEPS = 20
 
 
 def _starts(objective) -> np.ndarray:
     return np.array([objective.start, *OTHER_STARTS], dtype=np.float64)  # [B, D]
 
 
-def torch_lbfgs(objective, start, steps: int, setting: dict) -> tuple[np.ndarray, np.ndarray]:
+def torch_lbfgs(
+    objective, start, steps: int, setting: dict, nudge: Nudge | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """torch.optim.LBFGS(max_iter=1, max_eval=25) on the same objective: positions [S+1, D]
-    and torch's cumulative ``state['func_evals']`` [S+1] after every ``.step()`` call."""
+    and torch's cumulative ``state['func_evals']`` [S+1] after every ``.step()`` call.
+    ``nudge(k, w)`` (tests/sensitivity.py) moves the parameter before step k."""
     p = torch.tensor(np.array(start, dtype=np.float64), requires_grad=True)
     line_search = setting["line_search"]
     opt = torch.optim.LBFGS(
@@ -50,45 +70,57 @@ def torch_lbfgs(objective, start, steps: int, setting: dict) -> tuple[np.ndarray
             return torch.tensor(float(objective.value(x)[0]), dtype=torch.float64)
 
     positions, evals = [p.detach().numpy().copy()], [0]
-    for _ in range(steps):
+    for k in range(steps):
+        if nudge is not None:
+            with torch.no_grad():
+                p.copy_(torch.from_numpy(nudge(k, p.detach().numpy().copy())))
         opt.step(closure)
         positions.append(p.detach().numpy().copy())
         evals.append(opt.state[p]["func_evals"])
     return np.array(positions), np.array(evals)
 
 
-def _check_against_torch(function: str, spec: str, starts=None, steps: int = STEPS) -> float:
-    """Assert ours == torch for every start; return the largest position difference."""
+def _check_against_torch(function: str, spec: str, starts=None, steps: int = STEPS) -> None:
+    """Assert ours == torch for every start under the rule of tests/sensitivity.py: within
+    POSITION_TOL where torch nudged by one ulp per step reproduces its own path, within that
+    spread (times a modest factor) where it does not, nothing where the nudged runs have lost
+    the path. Evaluation counts, stops and escapes are discrete choices: they must
+    match torch's over the well-conditioned stretch."""
     objective = osc.get_objective(function)
     optimizer, setting = get_optimizer(spec)
     starts = _starts(objective) if starts is None else np.asarray(starts, dtype=np.float64)
     traj = osc.run(objective, optimizer, setting, steps=steps, start=starts)
     radius = escape_radius(objective, starts)
-    worst = 0.0
+
     for b, start in enumerate(starts):
         positions, evals = torch_lbfgs(objective, start, steps, setting)
-        ours = traj.positions[:, b]
-        j = traj.diverged_at[b]
-        if j >= 0:  # ours froze at step j-1; torch's step j escaped (or overflowed) too
+        j = int(traj.diverged_at[b])  # ours froze at step j-1: compare steps 0 .. j-1
+        n = len(positions) if j < 0 else j
+        k = int(traj.converged_at[b])
+        last = len(evals) - 1 if k < 0 else k  # torch's func_evals counts on after a stop
+        counted = min(last + 1, n)
+        same_evals = np.array_equal(traj.evaluations[:counted, b], evals[:counted])
+        result = compare_with_reference(
+            traj.positions[:n, b],
+            positions[:n],
+            POSITION_TOL * (1 + np.abs(positions[:n])),
+            lambda nudge, start=start: torch_lbfgs(objective, start, steps, setting, nudge)[0],
+            label=f"{spec} on {function} from {start}",
+            min_steps=MIN_STEPS,
+            measure=not same_evals,
+        )
+        exact = result.exact_steps  # torch's own discrete choices are reproducible up to here
+        if j >= 0 and exact == n:  # ours escaped at step j: torch's step j escaped too
             with np.errstate(all="ignore"):
                 loss = objective.value(positions[j][None])[0]
             assert not (np.abs(positions[j]).max() <= radius and np.isfinite(loss))
-            ours, positions, evals = ours[:j], positions[:j], evals[:j]
-        diff = np.abs(ours - positions)
-        assert (diff <= POSITION_TOL * (1 + np.abs(positions))).all(), (
-            f"{spec} on {function} from {start}: differs from torch by {diff.max():.1e} "
-            f"first at step {int(np.argmax(diff.max(axis=1) > 0))}"
-        )
-        assert j < 0 or j > 10, "compare a fair stretch of the path"
-        worst = max(worst, float(diff.max()))
-        # Evaluations: torch's func_evals increments, until the row is converged; then 0.
-        k = traj.converged_at[b]
-        last = len(evals) - 1 if k < 0 else k
-        np.testing.assert_array_equal(traj.evaluations[: last + 1, b], evals[: last + 1])
+        # Evaluations: torch's func_evals increments, until the row stopped; then 0.
+        upto = min(counted, exact)
+        np.testing.assert_array_equal(traj.evaluations[:upto, b], evals[:upto])
         if k >= 0:
             assert (traj.evaluations[k:, b] == traj.evaluations[k, b]).all()
-            assert (positions[k - 1 :] == positions[k - 1]).all(), "torch stops there too"
-    return worst
+            if k < exact:
+                assert (positions[k - 1 :] == positions[k - 1]).all(), "torch stops there too"
 
 
 CASES = [
@@ -104,9 +136,31 @@ CASES = [
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_equals_torch_step_by_step(function: str, case: str, history_size: int) -> None:
-    worst = _check_against_torch(function, f"lbfgs:{case},history_size={history_size}")
-    # The FMA emulation makes the paths agree bit for bit in practice (measured: 0.0).
-    assert worst <= POSITION_TOL
+    _check_against_torch(function, f"lbfgs:{case},history_size={history_size}")
+
+
+def test_a_chaotic_case_is_judged_by_its_measured_sensitivity() -> None:
+    """Beale from (-1, 1.5) with the strong-Wolfe search walks off along the flat valley to
+    w1 = -1000, where torch nudged by one ulp per step loses its own path. The spread is
+    measured here on every machine (not only where ours and torch part): the comparison is
+    exact over the well-conditioned start, bounded by torch's own spread after, and stops where
+    the nudged runs lose the path (measured: exact for 22 steps, lost at step 71)."""
+    objective = osc.get_objective("beale")
+    optimizer, setting = get_optimizer("lbfgs:line_search=strong_wolfe,lr=1,history_size=10")
+    start = np.array([-1.0, 1.5])
+    ours = osc.run(objective, optimizer, setting, steps=STEPS, start=start).positions[:, 0]
+
+    def reference(nudge: Nudge | None) -> np.ndarray:
+        return torch_lbfgs(objective, start, STEPS, setting, nudge)[0]
+
+    ref = reference(None)
+    tight = POSITION_TOL * (1 + np.abs(ref))
+    result = compare_with_reference(
+        ours, ref, tight, reference, label="beale valley", min_steps=MIN_STEPS, measure=True
+    )
+    assert result.measured and result.lost_at is not None
+    assert MIN_STEPS <= result.exact_steps <= result.lost_at < STEPS
+    assert np.abs(ref[-1, 0]) > 500  # the walk-off that makes it chaotic
 
 
 @pytest.mark.parametrize(
@@ -319,7 +373,7 @@ def test_bad_settings_give_one_line(spec: str, fragments: list[str], capsys) -> 
     assert err.count("\n") == 1 and err.startswith("optiscope: error: ") and fragments[0] in err
 
 
-def test_cli_compare_shows_evaluations_and_convergence(tmp_path, capsys) -> None:
+def test_cli_compare_shows_evaluations_and_stops(tmp_path, capsys) -> None:
     argv = ["compare", "rosenbrock", "lbfgs", "lbfgs:line_search=strong_wolfe", "adam:lr=0.02"]
     code = main([*argv, "--steps", "100", "--json", "--out", str(tmp_path)])
     out, err = capsys.readouterr()
@@ -328,20 +382,21 @@ def test_cli_compare_shows_evaluations_and_convergence(tmp_path, capsys) -> None
     assert plain["params"]["line_search"] == "none"
     assert wolfe["params"]["line_search"] == "strong_wolfe"
     for run in (plain, wolfe):
-        assert run["diverged_at"] is None and 0 < run["converged_at"] < 100
+        assert run["diverged_at"] is None and 0 < run["stopped_at"] < 100
+        assert run["stop_reason"] == "tolerance_change" and run["steps_run"] == run["stopped_at"]
         assert run["loss_final"] < 1e-8
         assert run["evaluations"] == run["metrics"]["evaluations"]
-    assert plain["evaluations"] == plain["converged_at"]  # one per step until it stopped
-    assert wolfe["evaluations"] > wolfe["converged_at"] + 10  # line-search trials count too
+    assert plain["evaluations"] == plain["stopped_at"]  # one per step until it stopped
+    assert wolfe["evaluations"] > wolfe["stopped_at"] + 10  # line-search trials count too
     assert wolfe["evaluations_to_tol"] >= wolfe["metrics"]["steps_to_tol"]
-    assert adam["converged_at"] is None and adam["evaluations"] == 100
+    assert adam["stopped_at"] is None and adam["evaluations"] == 100
     assert (tmp_path / "compare.png").stat().st_size > 0
     table = (tmp_path / "table.md").read_text()
-    assert "| evals |" in table and f"converged at step {wolfe['converged_at']}" in table
+    assert "| evals |" in table and f"stopped at step {wolfe['stopped_at']}" in table
 
     assert main([*argv, "--steps", "100", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "evals" in out and "converged at" in out
+    assert "evals" in out and "stopped at" in out
 
 
 def test_cli_describes_lbfgs(capsys) -> None:

@@ -213,3 +213,23 @@ def test_bad_runs_are_rejected(aniso_runs):
     other = gradient_descent(SADDLE, [0.1], steps=3)
     with pytest.raises(OptiscopeError, match="share one objective"):
         comparison_figure([aniso_runs[0], ("saddle", other, 0)])
+
+
+def test_long_paths_are_drawn_at_a_bounded_resolution():
+    """A 20,000-step run is drawn from at most MAX_POINTS points: the first half of the budget
+    in full, then evenly spaced steps ending at the last one; the loss curve's x values are
+    those steps, so the thinned curve stays where the full one is."""
+    from optiscope.plots._runs import MAX_POINTS, extract
+
+    steps = 20_000
+    traj = gradient_descent(ANISO, [0.0001], steps)
+    _, (path,) = extract([("gd", traj, 0)])
+    kept = path.steps_drawn
+    assert len(kept) <= MAX_POINTS < steps
+    np.testing.assert_array_equal(kept[: MAX_POINTS // 2], np.arange(MAX_POINTS // 2))
+    assert kept[-1] == steps and (np.diff(kept) > 0).all()
+    np.testing.assert_array_equal(path.xy, traj.positions[kept, 0])
+    fig = comparison_figure([("gd", traj, 0)])
+    (line,) = [ln for ln in fig.axes[2].get_lines() if ln.get_gid() == "loss"]
+    np.testing.assert_array_equal(line.get_xdata(), kept)
+    np.testing.assert_array_equal(line.get_ydata(), traj.losses[kept, 0])

@@ -1,12 +1,18 @@
 """The ``optiscope`` command: a thin shell over the Python API (parsing, messages, output).
 
-A user's mistake (unknown name, bad value, unsafe formula) prints one line on stderr and exits
-with status 2; it never shows a traceback.
+A user's mistake (unknown name, bad value, unsafe formula, a bad output path) prints one line
+on stderr and exits with status 2; a failing disk (full, I/O error) or a closed output pipe
+exits with status 1; Ctrl-C prints "aborted" and exits with status 130. It never shows a
+traceback. Output goes through ``optiscope.output``: JSON is strict (non-finite numbers are the
+strings "inf", "-inf", "nan"), files are written whole or not at all, and text the user typed
+is echoed with control characters escaped.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import errno
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,11 +25,19 @@ from rich.progress import Progress
 from rich.table import Table
 from typer.exceptions import Abort, Exit, TyperException
 
-from optiscope import metrics
+from optiscope import __version__, metrics
 from optiscope.errors import OptiscopeError
 from optiscope.experiments import RunResult, report, run_specs
 from optiscope.objectives import FUNCTIONS, Objective, get_objective
 from optiscope.optimizers import OPTIMIZERS
+from optiscope.output import (
+    DISK_ERRORS,
+    OutputError,
+    prepare_folder,
+    printable,
+    to_json,
+    write_atomic,
+)
 from optiscope.specs import parse_point
 from optiscope.stochastic import parse_batch_size
 from optiscope.tables import markdown_table, results_table
@@ -43,7 +57,39 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console(width=None if sys.stdout.isatty() else 160)  # files and pipes get wide tables
+
+
+class _Stdout:
+    """``sys.stdout`` (looked up at each call), whose write errors become OutputErrors.
+
+    A reader that leaves early (``| head``) or a full disk then ends the command with one line
+    and status 1, wherever the output was being printed.
+    """
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stdout.write(text)
+        except OSError as e:
+            raise _stdout_error(e) from None
+
+    def flush(self) -> None:
+        try:
+            sys.stdout.flush()
+        except OSError as e:
+            raise _stdout_error(e) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys.stdout, name)
+
+
+def _stdout_error(e: OSError) -> OutputError:
+    _silence_stdout()
+    if e.errno == errno.EPIPE:
+        return OutputError("output closed early (broken pipe)", 1)
+    return OutputError(f"cannot write output: {e.strerror or type(e).__name__}", 1)
+
+
+out = Console(file=_Stdout(), width=None if sys.stdout.isatty() else 160)  # pipes: wide tables
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
 StepsOpt = Annotated[
@@ -82,8 +128,41 @@ SeedOpt = Annotated[
 ]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(f"optiscope {__version__}", markup=False, highlight=False)
+        raise Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_show_version
+        ),
+    ] = False,
+) -> None:
+    """See, measure and explain how gradient-based optimizers move."""
+
+
 def _start(objective: Objective, text: str | None) -> tuple[float, ...]:
     return objective.start if text is None else parse_point(text, objective.dim)
+
+
+def _objective_and_start(function: str, start: str | None) -> tuple[Objective, tuple[float, ...]]:
+    """The objective to run and the start point.
+
+    A typed formula has no catalogue minimum: the local minimizer the theory finds from the
+    start is found here once (``with_found_minimum``) and used by every metric, table, figure
+    and sentence of the command, so gap, distance and steps to tolerance mean the same
+    everywhere.
+    """
+    from optiscope.theory import with_found_minimum
+
+    objective = get_objective(function)
+    point = _start(objective, start)
+    return with_found_minimum(objective, point), point
 
 
 PROGRESS_MIN_STEPS = 20_000  # below this a run is over before a bar would help
@@ -112,10 +191,25 @@ def _execute(
     seed: int = 0,
 ) -> tuple[Objective, list[RunResult], dict[str, Any]]:
     check_tol(tol)
-    objective = get_objective(function)
-    point = _start(objective, start)
+    objective, point = _objective_and_start(function, start)
+    results = _run_with_progress(objective, optspecs, steps, point, noise, batch_size, seed)
+    data = report(objective, results, steps, point, tol, with_path)
+    data.update(_gradient_settings(noise, batch_size, seed))
+    return objective, results, data
+
+
+def _run_with_progress(
+    objective: Objective,
+    optspecs: list[str],
+    steps: int,
+    point: tuple[float, ...],
+    noise: float,
+    batch_size: str,
+    seed: int,
+) -> list[RunResult]:
+    """``run_specs`` with a progress bar on long runs."""
     with progress_bar(steps * len(optspecs)) as progress:
-        results = run_specs(
+        return run_specs(
             objective,
             optspecs,
             steps=steps,
@@ -125,22 +219,35 @@ def _execute(
             seed=seed,
             progress=progress,
         )
-    data = report(objective, results, steps, point, tol, with_path)
+
+
+def _gradient_settings(noise: float, batch_size: str, seed: int) -> dict[str, Any]:
+    """``{"noise", "batch_size" ("full" or an int), "seed"}`` as the JSON reports them."""
     size = parse_batch_size(batch_size)
-    data.update(noise=float(noise), batch_size="full" if size is None else size, seed=seed)
-    return objective, results, data
+    return {"noise": float(noise), "batch_size": "full" if size is None else size, "seed": seed}
 
 
 def _print_json(data: dict[str, Any]) -> None:
-    out.file.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    out.file.write(to_json(data))
+    out.file.flush()  # report a closed pipe or a full disk now, as an OutputError
 
 
 def _print_header(objective: Objective, data: dict[str, Any]) -> None:
+    from rich.text import Text
+
     start = ", ".join(f"{v:g}" for v in data["start"])
-    out.print(
-        f"[bold]{objective.name}[/bold]  f = {objective.formula}   start ({start}), "
-        f"{data['steps']} steps"
-    )
+    line = Text(printable(objective.name), style="bold")
+    line.append(f"  f = {printable(objective.formula)}   start ({start}), {data['steps']} steps")
+    out.print(line, highlight=False)
+    if objective.minimum_note and objective.f_min is not None:
+        where = "; ".join(
+            "(" + ", ".join(f"{v:.6g}" for v in m) + ")" for m in objective.minimizers
+        )
+        out.print(
+            f"minimum: f = {objective.f_min:.6g} at {where}, {objective.minimum_note}",
+            markup=False,
+            highlight=False,
+        )
     if data.get("noise") or data.get("batch_size", "full") != "full":
         out.print(f"gradients: {_stochastic_text(objective, data)}", highlight=False)
 
@@ -197,6 +304,9 @@ def run_command(
         out.print(f"figure: {figure}")
 
 
+COMPARE_FOLDER = "compare_out"  # not seed's out/: a comparison never overwrites the seed's files
+
+
 @app.command("compare")
 def compare_command(
     function: Annotated[str, typer.Argument(help="Catalogue spec or formula in w1, w2.")],
@@ -206,7 +316,7 @@ def compare_command(
     tol: TolOpt = metrics.DEFAULT_TOL,
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for compare.png, table.md, runs.json.")
-    ] = Path("out"),
+    ] = Path(COMPARE_FOLDER),
     as_json: JsonOpt = False,
     with_path: PathOpt = False,
     noise: NoiseOpt = 0.0,
@@ -224,9 +334,10 @@ def compare_command(
     objective, results, data = _execute(
         function, optspecs, steps, start, tol, with_path, noise, batch_size, seed
     )
+    prepare_folder(out_dir)
     figure = _write_figure(objective, results, out_dir / "compare.png", data)
-    (out_dir / "table.md").write_text(markdown_table(data["runs"], tol))
-    (out_dir / "runs.json").write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    write_atomic(out_dir / "table.md", markdown_table(data["runs"], tol), "table")
+    write_atomic(out_dir / "runs.json", to_json(data), "JSON file")
     if as_json:
         _print_json(data)
         return
@@ -243,16 +354,12 @@ def _write_figure(
 
     stochastic = data is not None and (data.get("noise") or data.get("batch_size") != "full")
     title = f"stochastic gradients: {_stochastic_text(objective, data)}" if stochastic else None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OptiscopeError(f"cannot create folder {path.parent}: {e.strerror}") from None
+    from optiscope.output import figure_path
+
+    figure_path(path)  # a bad destination is refused before anything is drawn
     draw = comparison_figure if objective.dim == 2 else loss_figure
     fig = draw([(r.label, r.trajectories, r.row) for r in results], title)
-    try:
-        return save_figure(fig, path)
-    except (OSError, ValueError) as e:
-        raise OptiscopeError(f"cannot write figure {path}: {e}") from None
+    return save_figure(fig, path)
 
 
 @app.command("functions")
@@ -372,21 +479,47 @@ def explain_command(
     start: StartOpt = None,
     tol: TolOpt = metrics.DEFAULT_TOL,
     as_json: JsonOpt = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write the figure (contour, 3-D, loss) here.")
+    ] = None,
+    noise: NoiseOpt = 0.0,
+    batch_size: BatchOpt = "full",
+    seed: SeedOpt = 0,
 ) -> None:
     """Run the optimizers and say in plain words what happened and why.
 
-    Every number in the text is measured in this run or predicted by the theory of quadratics.
-    Example:
+    Every number in the text is measured in this run or predicted by the theory of quadratics
+    (with --noise or --batch-size: the noise floor it predicts and the one measured).
+    Examples:
 
     \b
       optiscope explain aniso momentum:lr=0.1,momentum=0.99 --steps 50 --start 1,1
+      optiscope explain aniso sgd:lr=0.1 --noise 0.5 --steps 200 --start 1,1
+      optiscope explain rastrigin sgd:lr=0.001 --start 2.2,2.2 --plot rastrigin.png
     """
     from optiscope.explain import explain
 
     check_tol(tol)
-    objective = get_objective(function)
-    point = _start(objective, start)
-    data = explain(objective, optspecs, steps=steps, start=point, tol=tol)
+    objective, point = _objective_and_start(function, start)
+    if plot is not None:
+        from optiscope.output import figure_path
+
+        figure_path(plot)  # refuse a bad destination before running anything
+    results = _run_with_progress(objective, optspecs, steps, point, noise, batch_size, seed)
+    data = explain(
+        objective,
+        optspecs,
+        steps=steps,
+        start=point,
+        tol=tol,
+        results=results,
+        noise=noise,
+        batch_size=batch_size,
+        seed=seed,
+    )
+    if plot is not None:
+        figure_data = _gradient_settings(noise, batch_size, seed)
+        data["figure"] = str(_write_figure(objective, results, plot, figure_data))
     if as_json:
         _print_json(data)
         return
@@ -396,6 +529,8 @@ def explain_command(
             out.print(f"  {sentence}", markup=False, highlight=False, soft_wrap=True)
     for sentence in data["best"]:
         out.print(sentence, markup=False, highlight=False, soft_wrap=True)
+    if plot is not None:
+        out.print(f"figure: {printable(data['figure'])}", markup=False, highlight=False)
 
 
 @app.command("seed")
@@ -414,10 +549,7 @@ def seed_command(
     from optiscope.seed import run_seed
 
     check_tol(tol)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OptiscopeError(f"cannot create folder {out_dir}: {e.strerror}") from None
+    prepare_folder(out_dir)
     summary = run_seed(out_dir, tol=tol, progress=lambda msg: err.print(msg, highlight=False))
     table = Table(title="The seed note's experiments (lr 0.1, 50 steps from (1, 1))")
     keep = (1, 2, 3, 4, 5, 7, 8, 9)  # experiment names and diagnoses are in summary.md
@@ -435,29 +567,78 @@ def seed_command(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: runs the app and turns user errors into one line and exit status 2."""
+    """Entry point: runs the app; every way out is an exit status and at most one line.
+
+    0 done; 2 a user's mistake (OptiscopeError, a usage error); 1 a failing disk or a closed
+    output pipe; 130 Ctrl-C. The text of an error is the message alone, with control
+    characters escaped (it may quote what the user typed).
+    """
     args = sys.argv[1:] if argv is None else list(argv)
+    # The CLI only writes files: a display backend (or a bad MPLBACKEND) must not matter.
+    os.environ["MPLBACKEND"] = "agg"
+    _tolerant_streams()
     try:
-        app(args=args or ["--help"], prog_name="optiscope", standalone_mode=False)
+        code = app(args=args or ["--help"], prog_name="optiscope", standalone_mode=False)
+        out.file.flush()
+    except OutputError as e:
+        return _fail(str(e), e.exit_code)
     except OptiscopeError as e:
-        err.print(f"optiscope: error: {e}", markup=False, highlight=False, soft_wrap=True)
-        return 2
+        return _fail(str(e), 2)
     except TyperException as e:  # usage errors: missing argument, unknown option, bad int
         ctx = getattr(e, "ctx", None)
         command = ctx.command_path if ctx is not None else "optiscope"
-        err.print(
-            f"{command}: error: {e.format_message()} (see {command} --help)",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
-        return 2
-    except Abort:
-        err.print("optiscope: aborted", markup=False)
-        return 130
+        return _fail(f"{e.format_message()} (see {command} --help)", 2, command)
+    except (Abort, KeyboardInterrupt):
+        return _aborted()
     except Exit as e:
         return e.exit_code
-    return 0
+    except SystemExit as e:  # typer's own answer to a closed pipe while printing help
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            return _fail("output closed early (broken pipe)", 1)
+        return e.code if isinstance(e.code, int) else 1
+    except MemoryError:
+        return _fail("out of memory: run fewer steps or fewer settings at once", 1)
+    except OSError as e:  # stdout written by something else than `out` (help text)
+        if e.errno == errno.EPIPE or e.errno in DISK_ERRORS:
+            return _fail(str(_stdout_error(e)), 1)
+        raise
+    if code == 130:  # typer turns Ctrl-C into this exit code without a word
+        return _aborted()
+    return code if isinstance(code, int) else 0
+
+
+def _fail(message: str, code: int, command: str = "optiscope") -> int:
+    """Print ``command: error: message`` as one line on stderr; return ``code``."""
+    text = " ".join(printable(message).split())
+    with contextlib.suppress(OSError):  # stderr itself gone: the exit status is all there is
+        err.print(f"{command}: error: {text}", markup=False, highlight=False, soft_wrap=True)
+    return code
+
+
+def _aborted() -> int:
+    _silence_stdout()
+    with contextlib.suppress(OSError):
+        err.print("optiscope: aborted", markup=False, highlight=False)
+    return 130
+
+
+def _tolerant_streams() -> None:
+    """Characters the terminal's encoding lacks (PYTHONIOENCODING=ascii) become escapes."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's final flush cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (pytest's capture)
+        pass
 
 
 if __name__ == "__main__":

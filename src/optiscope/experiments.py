@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 
 from optiscope import metrics
-from optiscope.engine import Trajectories, check_gradient_source, run
+from optiscope.engine import (
+    DIVERGENCE_KINDS,
+    Trajectories,
+    check_gradient_source,
+    check_memory,
+    estimate_memory,
+    has_schedule,
+    run,
+)
 from optiscope.objectives.base import Objective
 from optiscope.optimizers import get_optimizer
 from optiscope.optimizers.base import Optimizer
@@ -121,6 +129,9 @@ def run_specs(
     for i, (_, optimizer, _) in enumerate(parsed):
         key = (optimizer.name, options[i]["batch_size"], options[i]["noise"])
         groups.setdefault(key, []).append(i)
+    _check_memory_of_groups(
+        objective, [[parsed[i] for i in ix] for ix in groups.values()], steps, record_state
+    )
     results: list[RunResult | None] = [None] * len(parsed)
     total = steps * len(groups)
     for g, ((_, size, sigma), indices) in enumerate(groups.items()):
@@ -142,6 +153,28 @@ def run_specs(
     return [r for r in results if r is not None]
 
 
+def _check_memory_of_groups(
+    objective: Objective,
+    groups: Sequence[Sequence[tuple[str, Optimizer, dict[str, Any]]]],
+    steps: int,
+    record_state: bool,
+) -> None:
+    """Refuse, before anything runs, a comparison whose groups together would not fit in
+    memory: every group's trajectories are kept until the end (``engine.estimate_memory``).
+
+    ``groups``: the parsed ``(spec, optimizer, settings)`` of each batch that will run.
+    """
+    if not (isinstance(steps, int | np.integer) and steps >= 1):
+        return  # engine.run names the bad value
+    needed = 0
+    for group in groups:
+        optimizer, settings = group[0][1], [p[2] for p in group]
+        fields = len(optimizer.plot_state) if record_state else 0
+        schedule = has_schedule(settings)
+        needed += estimate_memory(steps, len(group), objective.dim, fields, schedule=schedule)
+    check_memory(needed, f"{steps} steps x {sum(len(g) for g in groups)} settings")
+
+
 def _offset(
     progress: Callable[[int, int], None], done_before: int, total: int
 ) -> Callable[[int], None]:
@@ -154,6 +187,19 @@ def result_record(
 ) -> dict[str, Any]:
     """The JSON object of one run: optimizer, every hyperparameter, final point and metrics.
 
+    How the run ended:
+
+    - ``stopped_at``: the step at which the optimizer's own stopping test stopped the row
+      (L-BFGS), None if it ran every step; ``stop_reason`` the test's name (e.g.
+      ``"tolerance_grad"``, ``"tolerance_change"``) and ``stop_text`` its plain phrase with
+      the row's tolerance, both None without a stop. A stop is not a convergence: compare
+      ``loss_final`` with ``f_min``;
+    - ``diverged_at`` and ``divergence``: None, or ``{"step", "kind", "radius", "point"}``:
+      ``kind`` ``"left_box"`` (the new point was finite but farther than ``radius``, 1e6 plot
+      radii; ``point`` is that point) or ``"non_finite"`` (the point, loss or gradient
+      overflowed or became NaN; ``point`` is the last good point);
+    - ``steps_run``: the steps actually taken: ``stopped_at``, ``diverged_at - 1`` or all.
+
     ``evaluations`` counts gradient evaluations (a mini-batch gradient counts as one);
     ``examples`` counts the training examples those evaluations read, the honest cost on a
     data objective: N per evaluation for the full gradient, the mini-batch sizes for SGD (see
@@ -161,6 +207,8 @@ def result_record(
     """
     traj, b = result.trajectories, result.row
     summary = metrics.summary(traj.row(b), tol)[0]
+    stopped_at = _step_or_none(traj.converged_at[b])
+    reason, text = stop_reason(traj, b)
     record: dict[str, Any] = {
         "optimizer": result.optimizer.name,
         "spec": result.spec,
@@ -170,7 +218,11 @@ def result_record(
         "x_final": [float(v) for v in traj.positions[-1, b]],
         "loss_final": summary["loss_final"],
         "diverged_at": summary["diverged_at"],
-        "converged_at": _step_or_none(traj.converged_at[b]),
+        "divergence": divergence(traj, b),
+        "stopped_at": stopped_at,
+        "stop_reason": reason,
+        "stop_text": text,
+        "steps_run": steps_run(traj, b),
         "evaluations": int(traj.evaluations[-1, b]),
         "examples": _examples(result),
         "evaluations_to_tol": _evaluations_at(traj, b, summary["steps_to_tol"]),
@@ -193,6 +245,46 @@ def _step_or_none(step: Any) -> int | None:
     return None if step < 0 else int(step)
 
 
+def stop_reason(traj: Trajectories, b: int) -> tuple[str | None, str | None]:
+    """``(name, phrase)`` of the test that stopped row ``b``; ``(None, None)`` without a stop.
+
+    The phrase is the optimizer's template filled in with the row's settings; a code the
+    optimizer did not declare reads ``("code N", "the optimizer's stopping test N")``.
+    """
+    code = int(traj.stop_codes[b])
+    if traj.converged_at[b] < 0 or code <= 0:
+        return None, None
+    name, template = traj.stop_reasons.get(
+        code, (f"code {code}", f"the optimizer's stopping test {code}")
+    )
+    return name, template.format(**traj.settings[b])
+
+
+def divergence(traj: Trajectories, b: int) -> dict[str, Any] | None:
+    """``{"step", "kind", "radius", "point"}`` for a row that diverged, else None (see
+    ``result_record``); ``kind`` and ``point`` are None when the trajectories do not say."""
+    step = int(traj.diverged_at[b])
+    if step < 0:
+        return None
+    point = traj.divergence_point[b]
+    radius = float(traj.escape_radius)
+    return {
+        "step": step,
+        "kind": DIVERGENCE_KINDS[int(traj.divergence_kind[b])],
+        "radius": radius if np.isfinite(radius) else None,
+        "point": [float(v) for v in point] if np.isfinite(point).all() else None,
+    }
+
+
+def steps_run(traj: Trajectories, b: int) -> int:
+    """The steps row ``b`` actually took: to its stop, to the step before it diverged, or all."""
+    if traj.converged_at[b] >= 0:
+        return int(traj.converged_at[b])
+    if traj.diverged_at[b] >= 0:
+        return int(traj.diverged_at[b]) - 1
+    return traj.steps
+
+
 def _evaluations_at(traj: Trajectories, b: int, step: int | None) -> int | None:
     """Function+gradient evaluations used up to ``step`` (None when the step is None)."""
     return None if step is None else int(traj.evaluations[step, b])
@@ -206,13 +298,22 @@ def report(
     tol: float = metrics.DEFAULT_TOL,
     with_path: bool = False,
 ) -> dict[str, Any]:
-    """The whole comparison as one JSON-ready object (the ``--json`` schema)."""
-    return {
+    """The whole comparison as one JSON-ready object (the ``--json`` schema).
+
+    ``minimum_note`` (present only when the objective has one) says where ``f_min`` and the
+    minimizers come from when they are not the catalogue's (``Objective.minimum_note``).
+    """
+    data: dict[str, Any] = {
         "function": objective.name,
         "formula": objective.formula,
         "f_min": objective.f_min,
+    }
+    if objective.minimum_note:
+        data["minimum_note"] = objective.minimum_note
+    data |= {
         "steps": steps,
         "start": [float(v) for v in start],
         "tol": tol,
         "runs": [result_record(r, tol, with_path) for r in results],
     }
+    return data

@@ -12,7 +12,8 @@ Conventions shared by several metrics:
 - **frozen rows**: a row that diverged at step ``d`` is frozen at its last good point
   ``x_{d-1}`` from step ``d`` on. The frozen copies add zero-length steps and a flat tail,
   which no metric counts as movement (zigzag, path length) or as decay (rate); a diverged row
-  has no cycle.
+  has no cycle and no rate. A row the optimizer stopped at step ``k`` (``converged_at``, e.g.
+  L-BFGS's tolerances) stays at ``x_{k-1}``; for the rate its run ends there.
 - **target** ``x*``: the known minimizer nearest to the row's final point (its last good point).
   ``distance_final``, ``rate``, ``overshoot`` and the eigen-directions all use it.
 - **eigen-directions**: the unit eigenvectors of the Hessian at ``x*`` (constant for quadratics,
@@ -21,7 +22,11 @@ Conventions shared by several metrics:
   the function has no known minimizer or no Hessian, or the Hessian at ``x*`` is not finite.
 - **quiet**: every public function runs under ``np.errstate(all="ignore")``: a path far out
   (huge but finite coordinates) may overflow a square to inf; the metric then reads inf or
-  NaN (None in :func:`summary`), and no warning reaches the terminal.
+  NaN (None in :func:`summary`), and no warning reaches the terminal. Running out of memory
+  becomes an OptiscopeError naming the size and how to shrink it.
+- **memory**: the path metrics work one coordinate (or eigen-direction) at a time on
+  ``[S+1, B]`` arrays and never copy the whole ``[S+1, B, D]`` path; their peak is
+  ``engine.METRICS_ARRAYS`` words per step and row (see ``engine.estimate_memory``).
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from optiscope.engine import Trajectories
+from optiscope.engine import Trajectories, memory_advice
+from optiscope.errors import OptiscopeError
 
 DEFAULT_TOL = 1e-6
 
@@ -42,9 +48,13 @@ RATE_FLOOR = 1e-12  # rate: distances below this x (largest distance + |x*|) are
 RATE_PLATEAU = 0.01  # rate: the decay ends once log E is within this fraction of its total drop
 RATE_TRANSIENT = 0.25  # rate: the first quarter of the decaying steps is the initial transient
 RATE_MIN_POINTS = 4  # rate: fewer points in the fit window -> undefined
-RATE_MIN_DECAY = 10.0  # rate: the envelope must fall by this factor across the fit window ...
-RATE_MIN_DECAY_ONGOING = 2.0  # ... or by this one when the decay lasts to the end of the run
+RATE_MIN_DECAY = 2.0  # rate: the envelope must fall by this factor across the fit window
+RATE_SOME_DECAY = 1.1  # rate: below this factor the window shows no decay at all
 RATE_ONGOING_TAIL_INV = 10  # rate: "lasts to the end": at most 1/10 of the decay after the fit
+RATE_TREND = 0.5  # rate: the quantity itself must fall by half its envelope's fall (in log) ...
+RATE_TREND_MIN = float(np.log(np.sqrt(2.0)))  # ... and by sqrt(2) at least (_quarter_falls)
+RATE_NOISY_TREND = -0.8  # rate, stochastic runs: rank correlation of r with k at the end ...
+RATE_NOISY_POINTS = 8  # ... over at least this many steps (see _falls_to_the_end)
 ZIGZAG_MIN_PAIRS = 3  # zigzag: fewer counted step pairs in a direction -> undefined
 CYCLE_MAX_PERIOD = 8
 CYCLE_TOL = 1e-9  # cycle: absolute repeat tolerance, times (1 + the window's largest |coordinate|)
@@ -55,12 +65,20 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _quiet(fn: _F) -> _F:
-    """Run ``fn`` under ``np.errstate(all="ignore")`` (see "quiet" in the module notes)."""
+    """Run ``fn`` under ``np.errstate(all="ignore")`` (see "quiet" in the module notes).
+
+    Running out of memory becomes an OptiscopeError that names the size and how to shrink it
+    (a last resort: ``engine.run`` refuses jobs that would not fit before they start).
+    """
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with np.errstate(all="ignore"):
-            return fn(*args, **kwargs)
+    def wrapper(traj: Trajectories, *args: Any, **kwargs: Any) -> Any:
+        try:
+            with np.errstate(all="ignore"):
+                return fn(traj, *args, **kwargs)
+        except MemoryError:
+            advice = memory_advice(traj.steps, traj.batch, traj.positions.shape[2])
+            raise OptiscopeError(advice) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -117,6 +135,18 @@ def steps_to_tol(traj: Trajectories, tol: float = DEFAULT_TOL) -> np.ndarray:
 
 
 @_quiet
+def first_to_tol(traj: Trajectories, tol: float = DEFAULT_TOL) -> np.ndarray:
+    """The first step k at which the gap is <= ``tol``, whatever follows it. ``[B]`` int.
+
+    -1 when the gap never gets there (or f_min is unknown). Unlike :func:`steps_to_tol`, a
+    row that later rises above ``tol`` again, or diverges, keeps the step it first got there;
+    ``first_to_tol <= steps_to_tol`` wherever both are defined.
+    """
+    within = gap(traj) <= tol  # [S+1, B]; NaN compares False
+    return np.where(within.any(axis=0), np.argmax(within, axis=0), -1)
+
+
+@_quiet
 def evaluations(traj: Trajectories) -> np.ndarray:
     """Gradient evaluations consumed by the whole run (the final count), ``[B]`` int."""
     return traj.evaluations[-1].astype(np.int64)
@@ -135,7 +165,7 @@ def efficiency(traj: Trajectories) -> np.ndarray:
     ``[B]``; NaN when the path length is 0. For a diverged row ``x_S`` is its last good point.
     """
     length = path_length(traj)
-    chord = np.linalg.norm(traj.positions[-1] - traj.positions[0], axis=1)
+    chord = np.sqrt(np.sum((traj.positions[-1] - traj.positions[0]) ** 2, axis=1))
     return _safe_divide(chord, length, length > 0)
 
 
@@ -202,7 +232,9 @@ def zigzag_per_coordinate(traj: Trajectories) -> np.ndarray:
     NaN when fewer than 3 pairs count (``ZIGZAG_MIN_PAIRS``): one or two pairs, e.g. a path
     that lands on the minimum in one step and then moves at rounding level, say nothing.
     """
-    return _flip_fraction(traj, _displacements(traj))
+    noise = _move_noise(traj)
+    per_coordinate = [_flip_fraction(_moves(traj, d), noise) for d in range(traj.objective.dim)]
+    return np.stack(per_coordinate, axis=1)
 
 
 @_quiet
@@ -218,8 +250,11 @@ def zigzag_per_direction(traj: Trajectories) -> np.ndarray:
 def _zigzag_per_direction(traj: Trajectories, eig: EigenDirections | None) -> np.ndarray:
     if eig is None:
         return np.full((traj.batch, traj.objective.dim), np.nan)
-    projected = np.einsum("sbd,bde->sbe", _displacements(traj), np.nan_to_num(eig.vectors))
-    return np.where(eig.defined[:, None], _flip_fraction(traj, projected), np.nan)
+    vectors = np.nan_to_num(eig.vectors)  # [B, D, D]
+    noise = _move_noise(traj)
+    dims = range(traj.objective.dim)
+    flips = np.stack([_flip_fraction(_moves_along(traj, vectors[:, :, i]), noise) for i in dims])
+    return np.where(eig.defined[:, None], flips.T, np.nan)
 
 
 @_quiet
@@ -258,12 +293,14 @@ def _overshoot_per_direction(traj: Trajectories, eig: EigenDirections | None) ->
     if eig is None:
         return np.full((traj.batch, traj.objective.dim), np.nan)
     x_star = target(traj)
-    rel = traj.positions - x_star[None]  # [S+1, B, D]
-    c = np.einsum("sbd,bde->sbe", rel, np.nan_to_num(eig.vectors))  # [S+1, B, D]
-    c0 = c[0]  # [B, D]
-    start = np.linalg.norm(rel[0], axis=1)[:, None]  # [B, 1]
-    defined = (np.abs(c0) > START_NOISE * start) & eig.defined[:, None]
-    excursion = np.maximum(0.0, -np.sign(c0)[None] * c).max(axis=0)  # [B, D]
+    vectors = np.nan_to_num(eig.vectors)  # [B, D, D]
+    start = _distance(traj.positions[:1], x_star)[0]  # [B]
+    c0, excursion = np.empty_like(x_star), np.empty_like(x_star)  # [B, D]
+    for i in range(traj.objective.dim):  # one direction at a time: [S+1, B], not [S+1, B, D]
+        c = _offset_along(traj, vectors[:, :, i], x_star)  # [S+1, B]
+        c0[:, i] = c[0]
+        excursion[:, i] = np.maximum(0.0, -np.sign(c[0])[None] * c).max(axis=0)
+    defined = (np.abs(c0) > START_NOISE * start[:, None]) & eig.defined[:, None]
     return _safe_divide(excursion, np.abs(c0), defined)
 
 
@@ -277,60 +314,99 @@ def overshoot(traj: Trajectories) -> np.ndarray:
 
 
 class RateFit(NamedTuple):
-    """The empirical linear convergence rate and the steps it was fitted on."""
+    """The empirical linear convergence rate, the steps it was fitted on, or why there is none."""
 
     rate: np.ndarray  # [B] exp(slope) per step; NaN where undefined
     fit_start: np.ndarray  # [B] int, first step of the fit; -1 where undefined
     fit_end: np.ndarray  # [B] int, last step of the fit (inclusive); -1 where undefined
+    note: np.ndarray  # [B] object: None where a rate is reported, else one of RATE_NOTES
+
+
+#: Why a row has no rate (``RateFit.note``; ``rate_note`` in :func:`summary`).
+RATE_NOTES = ("diverged", "limit cycle", "no decay", "noise floor", "stalled", "too short")
 
 
 @_quiet
 def rate_fit(traj: Trajectories) -> RateFit:
     """Empirical linear convergence rate: a geometric (log-linear) fit of the distance.
 
+    **When a rate is reported.** Only when the fitted quantity really decays, geometrically
+    or faster, up to the end of the run: it falls to the rounding floor, or it is still
+    falling at the last step (for a row stopped by the optimizer's own test: the step before
+    the stop, after which it stays put). A run that ends on a plateau gets no rate, whatever
+    it did before: a limit cycle, a noise floor (stochastic gradients), or a stall (at a
+    point that is not the minimizer, e.g. a local minimum; a path that reached ``x*`` and
+    left it). Then ``note`` says which, from ``RATE_NOTES``.
+
     Definition, per row:
 
     1. ``r_k = ||x_k - x*||`` (``x*`` the target; where no minimizer is known, the gradient
        norm instead) and its upper envelope ``E_k = max_{j >= k} r_j`` (non-increasing; an
        oscillating decay is followed through its peaks, and exact or near zeros of ``r`` at
-       crossings do not break the fit).
-    2. Floor: only steps with ``E_k > 1e-12 * (E_0 + ||x*||)`` (gradient mode: ``1e-12 * E_0``)
-       are used; below it the distance is at rounding level. ``K`` is the last such step.
-    3. Decaying steps: from the last step where ``E`` still equals its maximum ``E_0`` (the
-       start, unless the path first moved away) to ``k1``, the first step at which
-       ``log E_k - log E_K <= 0.01 * (log E_0 - log E_K)`` (a plateau at the end, e.g. a
-       limit cycle or a stall away from ``x*``, is cut off).
+       crossings do not break the fit). ``end``: the last step, or the step before the
+       optimizer stopped the row.
+    2. Floor: only steps ``k <= end`` with ``E_k > 1e-12 * (E_0 + ||x*||)`` (gradient mode:
+       ``1e-12 * E_0``) are used; below it the distance is at rounding level. ``K`` is the
+       last such step (``K < end``: the decay reached the floor).
+    3. Decaying steps: from ``peak``, the last step where ``E`` still equals its maximum
+       ``E_0`` (the start, unless the path first moved away), to ``k1``, the first step at
+       which ``log E_k - log E_K <= 0.01 * (log E_0 - log E_K)``.
     4. Transient: the first quarter of those decaying steps is skipped; the fit runs from
-       ``k0 = start + floor((k1 - start) / 4)`` to ``k1``.
+       ``k0 = peak + floor((k1 - peak) / 4)`` to ``k1``.
     5. Least squares of ``log E_k`` against ``k`` on ``[k0, k1]``; ``rate = exp(slope)``.
-    6. A real decay: ``E_k0 / E_k1 >= 10``, or ``>= 2`` when the decay is still going on at
-       the end of the run (at most a tenth of the decaying steps ``peak..K`` lie after
-       ``k1``, i.e. no long plateau was cut off). A barely falling envelope is the approach
-       to a plateau (a stall, a limit cycle, oscillations dying out around a point that is
-       not ``x*``), and a "rate" fitted on it is noise.
-    7. No departure: ``r`` must not be at the floor's level at two consecutive steps before
-       ``k1`` (then the path had reached ``x*`` to rounding and left it again, as RMSProp
-       with a tiny eps can; its envelope falls while the distance itself grows).
 
-    Undefined (NaN, range -1) with fewer than 4 points in the fit, no decay or too little
-    (step 6). Which quantity was fitted is :func:`rate_quantity`. A geometric
-    sequence gives its ratio exactly; for GD and heavy ball on quadratics (including the
-    oscillating, complex-root regime, where the envelope's steps average out over many
-    periods) it matches the asymptotic rate to about 1-2% once the fit spans a few dozen steps.
-    Near-critically-damped heavy ball (double roots, distance ~ k s^k) converges to ``s``
-    only slowly in k.
+    No rate (NaN, range -1), with the first note that applies:
+
+    - ``"diverged"``: the row diverged;
+    - ``"limit cycle"``: :func:`cycle` finds a period 2..8 at the end;
+    - ``"no decay"``: ``E`` never falls below ``E_0`` (the distance at the end, or at the
+      rounding floor from the start, is as large as it ever was);
+    - ``"noise floor"`` / ``"stalled"`` (stochastic gradients / exact ones): the run ends on
+      a plateau: more than a tenth of the decaying steps ``peak..K`` lie after ``k1`` (the
+      decay did not last to the end), or ``r`` was at the floor's level at two consecutive
+      steps before ``k1`` (the path had reached ``x*`` to rounding and left it, as RMSProp
+      with a tiny eps can; its envelope falls while the distance itself grows);
+    - ``"noise floor"`` (stochastic gradients): ``r`` over the last half of the window does
+      not fall with a Spearman rank correlation <= -0.8 over >= 8 steps (a noise floor
+      scatters around a level, and its envelope, a suffix maximum, falls at the end of any
+      run; see ``_falls_to_the_end``);
+    - ``"too short"``: the decay spans fewer than 4 points (it reached the floor within 3
+      steps);
+    - ``"noise floor"`` / ``"stalled"``: the quantity itself does not fall with its
+      envelope: the log of the largest ``r`` over the window's first quarter, less that over
+      its last quarter, is below half the envelope's fall between the two quarters' starts
+      (see ``_quarter_falls``; a bounded wandering, e.g. chaotic steps among local minima);
+    - ``"no decay"``: the envelope falls by less than 10% across the fit window;
+    - ``"too short"``: it falls by less than 2x (too few steps to measure the decay);
+    - ``"noise floor"`` / ``"stalled"``: the quarters' largest ``r`` fall by less than
+      sqrt(2) (a geometric decay of 2x across the window falls by 2^0.75 between them);
+    - ``"no decay"``: the fit's slope is not negative.
+
+    Which quantity was fitted is :func:`rate_quantity`. A geometric sequence gives its ratio
+    exactly; for GD and heavy ball on quadratics (including the oscillating, complex-root
+    regime, where the envelope's steps average out over many periods) it matches the
+    asymptotic rate to about 1-2% once the fit spans a few dozen steps. Near-critically-damped
+    heavy ball (double roots, distance ~ k s^k) converges to ``s`` only slowly in k.
     """
+    return _rate_fit(traj, cycle(traj).period)
+
+
+def _rate_fit(traj: Trajectories, period: np.ndarray) -> RateFit:
+    """:func:`rate_fit` with the rows' cycle periods (``[B]``) computed by the caller."""
     x_star = target(traj)
     if x_star is None:
         r = traj.grad_norms.astype(np.float64)  # [S+1, B]
         scale = np.zeros(traj.batch)
     else:
-        r = np.linalg.norm(traj.positions - x_star[None], axis=2)  # [S+1, B]
-        scale = np.linalg.norm(x_star, axis=1)
+        r = _distance(traj.positions, x_star)  # [S+1, B]
+        scale = np.sqrt(np.sum(x_star * x_star, axis=1))
     r = np.where(np.isfinite(r), r, 0.0)
     envelope = np.flip(np.maximum.accumulate(np.flip(r, axis=0), axis=0), axis=0)  # [S+1, B]
+    end = _last_informative_step(traj)  # [B]
+    steps = np.arange(traj.steps + 1)[:, None]  # [S+1, 1]
     floor = RATE_FLOOR * (envelope[0] + scale)  # [B]
-    above = envelope > floor[None]  # a prefix of the steps, since E is non-increasing
+    # a prefix of the steps, since E is non-increasing
+    above = (envelope > floor[None]) & (steps <= end[None])
     last = above.sum(axis=0) - 1  # [B] K; -1 when no step is above the floor
     peak = (envelope == envelope[0][None]).sum(axis=0) - 1  # [B] last step at the maximum
     log_e = np.log(np.where(above, envelope, 1.0))  # [S+1, B]
@@ -338,29 +414,117 @@ def rate_fit(traj: Trajectories) -> RateFit:
     drop = log_e[0] - log_end
     k1 = (above & (log_e - log_end[None] > RATE_PLATEAU * drop[None])).sum(axis=0)  # [B]
     k0 = peak + np.floor(RATE_TRANSIENT * np.maximum(k1 - peak, 0)).astype(np.int64)
-    steps = np.arange(traj.steps + 1)[:, None]  # [S+1, 1]
     window = (steps >= k0[None]) & (steps <= k1[None]) & above  # [S+1, B]
     n = window.sum(axis=0)
-    ok = (n >= RATE_MIN_POINTS) & (last >= 0) & (drop > 0)
-    n_safe = np.maximum(n, 1)
-    k_mean = _sum_steps(np.where(window, steps, 0.0)) / n_safe
-    y_mean = _sum_steps(np.where(window, log_e, 0.0)) / n_safe
-    dk = np.where(window, steps - k_mean[None], 0.0)
-    sxx = _sum_steps(dk * dk)
-    sxy = _sum_steps(dk * np.where(window, log_e - y_mean[None], 0.0))
-    ok &= sxx > 0
-    slope = _safe_divide(sxy, sxx, ok)
-    ok &= slope < 0
+    slope = _least_squares_slope(steps, log_e, window)
     at = np.clip(np.stack([k0, k1]), 0, traj.steps)  # [2, B]
     log_k0, log_k1 = np.take_along_axis(log_e, at, axis=0)  # [B] each
-    ongoing = (last - k1) * RATE_ONGOING_TAIL_INV <= (last - peak)
-    needed = np.where(ongoing, RATE_MIN_DECAY_ONGOING, RATE_MIN_DECAY)
-    ok &= log_k0 - log_k1 >= np.log(needed)
     at_floor = r <= floor[None]  # [S+1, B]; single zeros at crossings are fine, two in a row
     twice = at_floor[1:] & at_floor[:-1]  # [S, B] are x* reached (a 2-step recursion stays)
-    ok &= ~(twice.any(axis=0) & (np.argmax(twice, axis=0) < k1))
+    departed = twice.any(axis=0) & (np.argmax(twice, axis=0) < k1)
+    ongoing = (last - k1) * RATE_ONGOING_TAIL_INV <= (last - peak)
+    noisy_floor = np.zeros(traj.batch, dtype=bool)
+    if traj.stochastic:  # a noise floor's envelope falls too: ask the distances themselves
+        noisy_floor = ~_falls_to_the_end(r, steps, k0, k1)
+    plateau = "noise floor" if traj.stochastic else "stalled"
+    fall, envelope_fall = _quarter_falls(r, log_e, steps, k0, k1)
+    final = np.take_along_axis(envelope, end[None], axis=0)[0]  # [B] E at the end
+    note = _first_note(
+        [
+            (traj.diverged_at >= 0, "diverged"),
+            (period >= 2, "limit cycle"),
+            ((last < 0) | (final >= envelope[0]), "no decay"),
+            (~ongoing | departed, plateau),
+            (noisy_floor, "noise floor"),
+            (n < RATE_MIN_POINTS, "too short"),
+            (~(fall >= RATE_TREND * envelope_fall), plateau),
+            (log_k0 - log_k1 < np.log(RATE_SOME_DECAY), "no decay"),
+            (log_k0 - log_k1 < np.log(RATE_MIN_DECAY), "too short"),
+            (~(fall >= RATE_TREND_MIN), plateau),
+            (~(slope < 0), "no decay"),
+        ]
+    )
+    ok = np.array([v is None for v in note], dtype=bool)
     rate = np.where(ok, np.exp(np.where(ok, slope, 0.0)), np.nan)
-    return RateFit(rate, np.where(ok, k0, -1), np.where(ok, k1, -1))
+    return RateFit(rate, np.where(ok, k0, -1), np.where(ok, k1, -1), note)
+
+
+def _quarter_falls(
+    r: np.ndarray, log_e: np.ndarray, steps: np.ndarray, k0: np.ndarray, k1: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """How much the quantity itself, and its envelope, fall across each row's window.
+
+    With ``q = max(1, (k1 - k0 + 1) // 4)`` steps per quarter, ``k4 = k1 - q + 1`` the start
+    of the last quarter, and ``top_1``, ``top_4`` the largest ``r`` over the window's first
+    and last quarters: returns ``(log top_1 - log top_4, log E_k0 - log E_k4)``, ``[B]``
+    each. A decay, geometric or faster, has its quarters' peaks fall as its envelope does; a
+    bounded wandering or a noise has an envelope (a suffix maximum) that falls at the end
+    of any run while the peaks of its quarters do not.
+    """
+    quarter = np.maximum((k1 - k0 + 1) // 4, 1)  # [B]
+    k4 = k1 - quarter + 1
+    first = (steps >= k0[None]) & (steps < (k0 + quarter)[None])  # [S+1, B]
+    final = (steps >= k4[None]) & (steps <= k1[None])
+    top_1 = np.where(first, r, 0.0).max(axis=0)
+    top_4 = np.where(final, r, 0.0).max(axis=0)
+    at = np.clip(np.stack([k0, k4]), 0, r.shape[0] - 1)  # [2, B]
+    log_k0, log_k4 = np.take_along_axis(log_e, at, axis=0)
+    return np.log(top_1) - np.log(top_4), log_k0 - log_k4
+
+
+def _falls_to_the_end(
+    r: np.ndarray, steps: np.ndarray, k0: np.ndarray, k1: np.ndarray
+) -> np.ndarray:
+    """Whether ``r`` still falls over the last half of each row's window ``[k0, k1]``: its
+    Spearman rank correlation with the step there is at most ``RATE_NOISY_TREND`` (-0.8),
+    over at least ``RATE_NOISY_POINTS`` (8) steps. ``[B]`` bool.
+
+    For stochastic gradients only: a run on its noise floor scatters around a constant
+    level (correlation near 0), a run still decaying falls almost monotonically (near -1).
+    """
+    start = (k0 + k1 + 1) // 2  # [B]
+    half = (steps >= start[None]) & (steps <= k1[None])  # [S+1, B]
+    n = half.sum(axis=0)
+    # order[i] is the step holding the i-th smallest r of the half window (for i < n; the
+    # steps outside it sort last): the Pearson correlation of (rank i, step order[i] - start),
+    # both a permutation of 0..n-1, is Spearman's.
+    order = np.argsort(np.where(half, r, np.inf), axis=0, kind="stable")  # [S+1, B]
+    mean = (np.maximum(n, 1) - 1) / 2.0
+    rank = np.arange(r.shape[0])[:, None]
+    terms = (order - start[None] - mean[None]) * np.where(rank < n[None], rank - mean[None], 0.0)
+    var = n * (n * n - 1) / 12.0
+    rho = _safe_divide(_sum_steps(terms), var, n >= RATE_NOISY_POINTS)
+    return rho <= RATE_NOISY_TREND
+
+
+def _least_squares_slope(steps: np.ndarray, y: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Slope of the least-squares line through ``(k, y_k)`` over each row's ``window``.
+
+    ``steps`` ``[S+1, 1]``, ``y`` and ``window`` ``[S+1, B]``; ``[B]``, NaN with fewer than 2
+    distinct points.
+    """
+    n_safe = np.maximum(window.sum(axis=0), 1)
+    k_mean = _sum_steps(np.where(window, steps, 0.0)) / n_safe
+    y_mean = _sum_steps(np.where(window, y, 0.0)) / n_safe
+    dk = np.where(window, steps - k_mean[None], 0.0)
+    sxx = _sum_steps(dk * dk)
+    sxy = _sum_steps(dk * np.where(window, y - y_mean[None], 0.0))
+    return _safe_divide(sxy, sxx, sxx > 0)
+
+
+def _first_note(rules: list[tuple[np.ndarray, str]]) -> np.ndarray:
+    """Per row, the note of the first rule (``[B]`` mask, note) that holds; None if none does."""
+    note = np.full(rules[0][0].shape, None, dtype=object)
+    for applies, text in reversed(rules):  # later rules are overwritten by earlier ones
+        note[applies] = text
+    return note
+
+
+def _last_informative_step(traj: Trajectories) -> np.ndarray:
+    """``[B]``: the last step, or for a row the optimizer stopped at step k, the step k - 1
+    after which it did not move again."""
+    stopped = traj.converged_at >= 1
+    return np.where(stopped, traj.converged_at - 1, traj.steps).astype(np.int64)
 
 
 @_quiet
@@ -409,14 +573,13 @@ def cycle(traj: Trajectories) -> Cycle:
     period = np.zeros(batch, dtype=np.int64)
     amp_coord = np.full((batch, dim), np.nan)
     if window >= 2:
-        xs = traj.positions[steps - window :]  # [W+1, B, D]
-        tol = CYCLE_TOL * (1.0 + np.abs(xs).max(axis=(0, 2)))  # [B]
+        xs = traj.positions[steps - window :]  # [W+1, B, D], a view
+        tol = CYCLE_TOL * (1.0 + _largest_over_coordinates(xs, lambda c: np.abs(c)))  # [B]
         alive = traj.diverged_at < 0
-        err1 = np.abs(xs[1:] - xs[:-1]).max(axis=(0, 2))
-        stationary = alive & (err1 <= tol)
+        stationary = alive & (_repeat_error(xs, 1) <= tol)
         period[stationary] = 1
         for p in range(2, min(CYCLE_MAX_PERIOD, window // 2) + 1):
-            err = np.abs(xs[p:] - xs[:-p]).max(axis=(0, 2))  # [B]
+            err = _repeat_error(xs, p)  # [B]
             last = xs[-p:]  # [p, B, D]
             amp = 0.5 * (last.max(axis=0) - last.min(axis=0))  # [B, D]
             amp_max = amp.max(axis=1)
@@ -430,6 +593,16 @@ def cycle(traj: Trajectories) -> Cycle:
             period[found] = p
             amp_coord[found] = amp[found]
     return Cycle(period, amp_coord.max(axis=1), amp_coord)
+
+
+def _repeat_error(xs: np.ndarray, p: int) -> np.ndarray:
+    """``max_k ||x_k - x_{k-p}||_inf`` over the window ``xs`` ``[W+1, B, D]``: ``[B]``."""
+    return _largest_over_coordinates(xs, lambda c: np.abs(c[p:] - c[:-p]))
+
+
+def _largest_over_coordinates(xs: np.ndarray, values: Callable) -> np.ndarray:
+    """The largest of ``values(xs[:, :, d])`` (``[K, B]``) over steps and coordinates: ``[B]``."""
+    return np.max([values(xs[:, :, d]).max(axis=0) for d in range(xs.shape[2])], axis=0)
 
 
 # --- all together -------------------------------------------------------------------------
@@ -446,8 +619,8 @@ def columns(traj: Trajectories, tol: float = DEFAULT_TOL) -> dict[str, np.ndarra
 
 def _columns(traj: Trajectories, tol: float, eig: EigenDirections | None) -> dict[str, np.ndarray]:
     """:func:`columns` with the eigen-directions computed once by the caller."""
-    fit = rate_fit(traj)
     cyc = cycle(traj)
+    fit = _rate_fit(traj, cyc.period)
     per_direction = _zigzag_per_direction(traj, eig)
     overshoot_dirs = _overshoot_per_direction(traj, eig)
     return {
@@ -455,6 +628,7 @@ def _columns(traj: Trajectories, tol: float, eig: EigenDirections | None) -> dic
         "gap_final": gap_final(traj),
         "distance_final": distance_final(traj),
         "steps_to_tol": steps_to_tol(traj, tol),
+        "first_to_tol": first_to_tol(traj, tol),
         "diverged_at": np.asarray(traj.diverged_at, dtype=np.int64),
         "zigzag": _zigzag(traj, per_direction),
         "zigzag_per_coordinate": zigzag_per_coordinate(traj),
@@ -464,6 +638,7 @@ def _columns(traj: Trajectories, tol: float, eig: EigenDirections | None) -> dic
         "rate": fit.rate,
         "rate_fit_start": fit.fit_start,
         "rate_fit_end": fit.fit_end,
+        "rate_note": fit.note,
         "cycle_period": np.where(cyc.period >= 2, cyc.period, -1),
         "cycle_amplitude": cyc.amplitude,
         "path_length": path_length(traj),
@@ -476,12 +651,14 @@ def _columns(traj: Trajectories, tol: float, eig: EigenDirections | None) -> dic
 def summary(traj: Trajectories, tol: float = DEFAULT_TOL) -> list[dict[str, Any]]:
     """Every metric of every row as a plain JSON-ready dict (None for undefined, never NaN).
 
-    Keys: loss_final, gap_final, distance_final, steps_to_tol, diverged_at, zigzag,
+    Keys: loss_final, gap_final, distance_final, steps_to_tol (the step from which the gap
+    stays <= tol), first_to_tol (the first step with the gap <= tol), diverged_at, zigzag,
     zigzag_per_coordinate (list), zigzag_per_direction (list, or None without eigen-directions),
     overshoot, overshoot_per_direction (list or None), rate, rate_fit_range ([start, end] or
     None), rate_of (the fitted quantity, ``"distance"`` or ``"gradient norm"``, see
-    :func:`rate_quantity`; None when the rate is), cycle_period (2..8 or None; a stationary end is not a cycle), cycle_amplitude,
-    path_length, efficiency, evaluations.
+    :func:`rate_quantity`; None when the rate is), rate_note (None when there is a rate, else
+    why not, one of ``RATE_NOTES``, see :func:`rate_fit`), cycle_period (2..8 or None; a
+    stationary end is not a cycle), cycle_amplitude, path_length, efficiency, evaluations.
     """
     eig = eigen_directions(traj)  # once: the per-direction metrics all use it
     cols = _columns(traj, tol, eig)
@@ -491,7 +668,7 @@ def summary(traj: Trajectories, tol: float = DEFAULT_TOL) -> list[dict[str, Any]
     for b in range(traj.batch):
         row: dict[str, Any] = {}
         for name, values in cols.items():
-            if name in ("rate_fit_start", "rate_fit_end"):
+            if name in ("rate_fit_start", "rate_fit_end", "rate_note"):
                 continue
             if name in ("zigzag_per_direction", "overshoot_per_direction") and not defined[b]:
                 row[name] = None
@@ -503,6 +680,7 @@ def summary(traj: Trajectories, tol: float = DEFAULT_TOL) -> list[dict[str, Any]
                 start, end = cols["rate_fit_start"][b], cols["rate_fit_end"][b]
                 row["rate_fit_range"] = None if start < 0 else [int(start), int(end)]
                 row["rate_of"] = None if start < 0 else quantity
+                row["rate_note"] = cols["rate_note"][b]
         rows.append(row)
     return rows
 
@@ -523,20 +701,61 @@ def _minimizers(traj: Trajectories) -> np.ndarray | None:
     return minimizers.reshape(-1, traj.objective.dim)
 
 
-def _displacements(traj: Trajectories) -> np.ndarray:
-    return np.diff(traj.positions, axis=0)  # [S, B, D]
+# The path helpers below work one coordinate (or direction) at a time, on [S+1, B] or [S, B]
+# arrays: a metric never makes a temporary copy of the whole [S+1, B, D] path.
+
+
+def _moves(traj: Trajectories, d: int) -> np.ndarray:
+    """Coordinate ``d`` of every step's displacement ``x_k - x_{k-1}``, ``[S, B]``."""
+    return np.diff(traj.positions[:, :, d], axis=0)
+
+
+def _moves_along(traj: Trajectories, vectors: np.ndarray) -> np.ndarray:
+    """Displacements projected on one direction per row (``vectors`` ``[B, D]``), ``[S, B]``."""
+    total = _moves(traj, 0) * vectors[None, :, 0]
+    for d in range(1, traj.objective.dim):
+        total += _moves(traj, d) * vectors[None, :, d]
+    return total
+
+
+def _offset_along(traj: Trajectories, vectors: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """``e . (x_k - origin)`` per step for one direction ``e`` per row (``[B, D]``), ``[S+1, B]``."""
+    total = (traj.positions[:, :, 0] - origin[None, :, 0]) * vectors[None, :, 0]
+    for d in range(1, traj.objective.dim):
+        total += (traj.positions[:, :, d] - origin[None, :, d]) * vectors[None, :, d]
+    return total
+
+
+def _distance(positions: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """``||x_k - origin||`` for ``positions`` ``[K, B, D]`` and ``origin`` ``[B, D]``: ``[K, B]``."""
+    total = np.zeros(positions.shape[:2])
+    for d in range(positions.shape[2]):
+        diff = positions[:, :, d] - origin[None, :, d]
+        total += diff * diff
+    return np.sqrt(total)
 
 
 def _step_norms(traj: Trajectories) -> np.ndarray:
-    return np.linalg.norm(_displacements(traj), axis=2)  # [S, B]
+    """``||x_k - x_{k-1}||`` for every step, ``[S, B]``."""
+    total = np.zeros((traj.steps, traj.batch))
+    for d in range(traj.objective.dim):
+        move = _moves(traj, d)
+        total += move * move
+    return np.sqrt(total)
 
 
-def _flip_fraction(traj: Trajectories, moves: np.ndarray) -> np.ndarray:
-    """Fraction of consecutive counted moves with opposite signs, per component; ``[B, D]``."""
+def _move_noise(traj: Trajectories) -> np.ndarray:
+    """The size below which a move is "no move" (see zigzag): ``[B]``."""
+    if traj.steps == 0:
+        return np.zeros(traj.batch)
+    return STEP_NOISE * _step_norms(traj).max(axis=0)
+
+
+def _flip_fraction(moves: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Fraction of consecutive counted moves (``[S, B]``, one component) that reverse, ``[B]``."""
     if moves.shape[0] < 2:
         return np.full(moves.shape[1:], np.nan)
-    noise = STEP_NOISE * _step_norms(traj).max(axis=0)  # [B]
-    counted = np.abs(moves) > noise[None, :, None]  # [S, B, D]
+    counted = np.abs(moves) > noise[None, :]  # [S, B]
     pairs = counted[1:] & counted[:-1]
     flips = pairs & (np.sign(moves[1:]) != np.sign(moves[:-1]))
     n = pairs.sum(axis=0)

@@ -10,7 +10,6 @@ says is best for momentum on the anisotropic bowl, and writes one figure per exp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,8 @@ from optiscope import metrics
 from optiscope.experiments import run_specs
 from optiscope.explain import explain, measured_sentences, outcome_sentence
 from optiscope.objectives import get_objective
-from optiscope.tables import num, pct_cell, steps_cell
+from optiscope.output import to_json, write_atomic
+from optiscope.tables import first_cell, num, pct_cell, rate_cell, split_steps, steps_cell
 from optiscope.theory import heavy_ball_optimal, local_model
 
 SEED_LR = 0.1
@@ -135,8 +135,19 @@ TABLE_HEAD = (
 )
 
 
-def table_row(key: str, run: dict[str, Any], diag: str) -> list[str]:
-    """One summary row; every number comes from the run's metrics or theory."""
+def steps_header(tol: float, split: bool) -> str:
+    """The seed table's one steps column: "gap <= tol from step" when the first step under tol
+    is also the step from which the gap stays there in every row, else both, "first / stays"."""
+    if split:
+        return f"first gap <= {tol:g} / stays from"
+    return f"gap <= {tol:g} from step"
+
+
+def table_row(key: str, run: dict[str, Any], diag: str, split: bool = False) -> list[str]:
+    """One summary row; every number comes from the run's metrics or theory.
+
+    ``split``: the steps cell shows "first / stays" (see :func:`steps_header`).
+    """
     m, th = run["metrics"], run["theory"] or {}
     zz = m["zigzag_per_direction"] or m["zigzag_per_coordinate"]
     return [
@@ -144,10 +155,10 @@ def table_row(key: str, run: dict[str, Any], diag: str) -> list[str]:
         run["optimizer"],
         run["settings"],
         num(m["loss_final"]),
-        steps_cell(m),
+        f"{first_cell(m)} / {steps_cell(m)}" if split else steps_cell(m),
         " / ".join(pct_cell(z) for z in zz) if zz else "-",
         pct_cell(m["overshoot"]),
-        "-" if m["rate"] is None else num(m["rate"]),
+        rate_cell(m),
         "-" if th.get("predicted_rate") is None else num(th["predicted_rate"]),
         "-"
         if m["cycle_period"] is None
@@ -167,7 +178,7 @@ def run_seed(
     from optiscope.plots import comparison_figure, save_figure
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    experiments, rows, seen = [], [], set()
+    experiments, table_runs, seen = [], [], set()
     for i, exp in enumerate(seed_experiments(), start=1):
         if progress:
             progress(f"[{i}/{len(seed_experiments())}] {exp.key}")
@@ -185,7 +196,8 @@ def run_seed(
             run["path"] = result.trajectories.positions[:, result.row].tolist()
             if (exp.function, result.spec) not in seen:  # GD appears in several figures
                 seen.add((exp.function, result.spec))
-                rows.append(table_row(exp.key, run, diagnosis(run, SEED_STEPS, tol, eigenvalues)))
+                diag = diagnosis(run, SEED_STEPS, tol, eigenvalues)
+                table_runs.append((exp.key, run, diag))
         experiments.append(
             {
                 "key": exp.key,
@@ -196,14 +208,15 @@ def run_seed(
                 "runs": explained["runs"],
             }
         )
+    split = split_steps([run["metrics"] for _, run, _ in table_runs])
     summary = {
         "setup": {"lr": SEED_LR, "steps": SEED_STEPS, "start": list(SEED_START), "tol": tol},
-        "columns": [f"steps to gap {tol:g}" if c == "steps to gap" else c for c in TABLE_HEAD],
-        "rows": rows,
+        "columns": [steps_header(tol, split) if c == "steps to gap" else c for c in TABLE_HEAD],
+        "rows": [table_row(key, run, diag, split) for key, run, diag in table_runs],
         "experiments": experiments,
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")
-    (out_dir / "summary.md").write_text(summary_markdown(summary))
+    write_atomic(out_dir / "summary.json", to_json(summary), "JSON file")
+    write_atomic(out_dir / "summary.md", summary_markdown(summary), "summary")
     return summary
 
 

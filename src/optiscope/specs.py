@@ -11,7 +11,10 @@ import re
 
 from optiscope.errors import OptiscopeError
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # ASCII only, matched whole (fullmatch)
+# A plain ASCII decimal number: float() alone would also read "１" (fullwidth), Arabic-Indic
+# digits, "1_000" and "nan", which a user did not mean as these numbers.
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 MAX_SPEC_LENGTH = 2000
 
 
@@ -20,13 +23,17 @@ def parse_spec(spec: str, what: str = "spec") -> tuple[str, dict[str, str]]:
 
     Raises OptiscopeError for an empty name, a missing ``=``, an empty key or a repeated key.
     """
+    if not isinstance(spec, str):
+        raise OptiscopeError(
+            f"{what} must be text such as 'momentum:lr=0.1,momentum=0.9', got {type(spec).__name__}"
+        )
     if len(spec) > MAX_SPEC_LENGTH:
         raise OptiscopeError(
             f"{what} is too long ({len(spec)} characters, at most {MAX_SPEC_LENGTH})"
         )
     name, sep, rest = spec.strip().partition(":")
     name = name.strip()
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise OptiscopeError(f"invalid {what} {spec!r}: expected NAME or NAME:key=value,key=value")
     options: dict[str, str] = {}
     if sep and not rest.strip():
@@ -35,7 +42,7 @@ def parse_spec(spec: str, what: str = "spec") -> tuple[str, dict[str, str]]:
         for item in rest.split(","):
             key, eq, value = item.partition("=")
             key, value = key.strip(), value.strip()
-            if not eq or not _NAME.match(key) or not value:
+            if not eq or not _NAME.fullmatch(key) or not value:
                 raise OptiscopeError(
                     f"invalid {what} {spec!r}: {item.strip()!r} is not of the form key=value"
                 )
@@ -50,11 +57,16 @@ _FALSE = {"false", "0", "no", "off"}
 
 
 def to_float(text: str, name: str) -> float:
-    """Convert ``text`` to a finite float, or raise an OptiscopeError naming ``name``."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise OptiscopeError(f"invalid value for {name}: {text!r} is not a number") from None
+    """Convert ``text`` (a plain ASCII decimal number) to a finite float, or raise an
+    OptiscopeError naming ``name``."""
+    if isinstance(text, str) and text.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
+        raise OptiscopeError(f"invalid value for {name}: {text!r} (must be a finite number)")
+    if not isinstance(text, str) or not _NUMBER.fullmatch(text.strip()):
+        raise OptiscopeError(
+            f"invalid value for {name}: {text!r} is not a number (write digits, '.', "
+            "and an exponent such as 1e-3, in ASCII)"
+        )
+    value = float(text)
     if not math.isfinite(value):
         raise OptiscopeError(f"invalid value for {name}: {text!r} (must be a finite number)")
     return value

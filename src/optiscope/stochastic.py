@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -158,6 +159,34 @@ class MiniBatchGradient:
 
     def __call__(self, x: np.ndarray, step: int) -> np.ndarray:
         return self.objective.batch_grad(x, self.indices(step, x.shape[0]))
+
+
+def source_objective(source: Any) -> Objective | None:
+    """The objective a gradient source computes gradients of (None: not one of ours)."""
+    while isinstance(source, GaussianNoise):
+        source = source.base
+    return getattr(source, "objective", None)
+
+
+def check_source_matches(source: Any, objective: Objective) -> None:
+    """Refuse a gradient source built for another objective (it would drive the run silently).
+
+    Objectives are compared by name: the name is the spec that recreates the function, and a
+    copy with a found minimum (``dataclasses.replace``) keeps it.
+    """
+    if source is None:
+        return
+    if not callable(source):
+        raise OptiscopeError(
+            f"gradient must be a gradient source (see optiscope.stochastic.gradient_source), "
+            f"got {type(source).__name__}"
+        )
+    own = source_objective(source)
+    if own is not None and own.name != objective.name:
+        raise OptiscopeError(
+            f"the gradient source was built for {own.name!r}, not for {objective.name!r}: "
+            "build it with gradient_source(objective, ...) of the objective you run"
+        )
 
 
 # ---------------------------------------------------------------- validation and assembly

@@ -21,6 +21,11 @@ class Objective:
     plot ``bounds`` (one ``(low, high)`` per coordinate), the known global ``minimizers``
     (``[M, D]``, possibly empty), ``f_min`` (None when unbounded below or unknown), a default
     ``start``, a ``citation`` and the ``params`` it was built with.
+
+    ``minimum_note`` says where ``minimizers`` and ``f_min`` come from when they are not the
+    catalogue's (e.g. "a local minimizer found numerically from the start" for a typed formula);
+    empty for catalogue functions. Metrics use the minimum the same way either way; reports
+    carry the note so that a reader knows what the gap and the distance are measured against.
     """
 
     name: str
@@ -37,6 +42,7 @@ class Objective:
     hessian_fn: ArrayFn | None = None
     params: Mapping[str, float] = field(default_factory=dict)
     description: str = ""
+    minimum_note: str = ""
 
     def value(self, x: np.ndarray) -> np.ndarray:
         """f at each row of ``x``: ``[B, D] -> [B]``."""

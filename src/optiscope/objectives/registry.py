@@ -101,7 +101,12 @@ def get_objective(spec: str) -> Objective:
     whitelisting parser (never ``eval``).
     """
     _ensure_loaded()
-    if not isinstance(spec, str) or not spec.strip():
+    if not isinstance(spec, str):
+        raise OptiscopeError(
+            "function must be text: a catalogue name such as 'aniso' (see `optiscope "
+            f"functions`) or a formula in w1, w2; got {type(spec).__name__}"
+        )
+    if not spec.strip():
         raise OptiscopeError(
             "empty function: give a catalogue name (see `optiscope functions`) "
             "or a formula in w1, w2"

@@ -1,13 +1,24 @@
-"""Compile a SymPy expression into a NumPy "tape" with exact first and second derivatives.
+"""A NumPy "tape" for typed-in formulas: the formula's own operations, with exact derivatives.
 
-No ``exec``, ``eval`` or ``sympy.lambdify``: the expression tree is walked once and turned into a
-list of nodes (a DAG in topological order, common sub-expressions shared). Evaluation runs that
+No ``exec``, ``eval``, ``sympy.lambdify`` or symbolic algebra: the caller pushes operations
+(``add``, ``mul``, ``div``, ``powc``, ``pow``, ``fn``) one by one; the tape keeps them as a list
+of nodes (a DAG in topological order, identical sub-expressions shared). Evaluation runs that
 list with NumPy on a batch ``x`` of shape ``[B, D]``; every output has shape ``[B]``.
 
-Derivatives are analytic: the chain rule is applied node by node to the tape itself (forward-mode
-symbolic differentiation), which stays linear in the size of the formula. ``sympy.diff`` followed
-by compiling its result gives the same numbers (a test checks it), but SymPy's Hessian of a legal
-800-character product of 59 sines takes about 44 s; here the whole Objective takes ~0.1 s.
+Two kinds of construction, for two purposes:
+
+* **Faithful** (the public operations): a node computes exactly the floating-point operation
+  that was asked for. Nothing is simplified except operations whose operands are all constants
+  (folded with the same NumPy arithmetic that evaluation uses) and ``a ** 1``. In particular
+  ``0 * a``, ``a / a`` and ``a ** 0`` are kept, so the value is NaN wherever a sub-expression
+  is undefined (``0 * log(w1)`` at ``w1 = -1``). ``a ** 0`` and ``a ** b`` are NaN when an
+  operand is NaN (NumPy's ``power`` would give 1, hiding an undefined sub-expression).
+* **Derivative** (:meth:`Tape.derivative`): the chain rule applied node by node
+  (forward-mode symbolic differentiation), linear in the size of the tape. Here the algebra of
+  derivatives may fold ``0 * a -> 0`` and ``1 * a -> a`` (the partial derivative of ``w2`` with
+  respect to ``w1`` is exactly 0). A derivative may therefore be finite where the function is
+  undefined: the caller masks derivatives with the value's NaN (see
+  :func:`optiscope.objectives.expression.objective_from_expression`).
 
 Conventions: ``d|a|/da = sign(a)`` (0 at the kink) and ``d sign(a)/da = 0``. Evaluation happens
 under ``np.errstate(all="ignore")``: NaN or inf is a result (the engine treats it as divergence).
@@ -18,42 +29,29 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import sympy as sp
 
-from optiscope.errors import OptiscopeError
-
-Node = tuple  # ("var", k) | ("const", c) | ("add"|"mul"|"pow", i, j) | ("powc", i, c) | ("fn", name, i)
+# ("var", k) | ("const", c) | ("add"|"mul"|"div"|"pow", i, j) | ("powc", i, c) | ("fn", name, i)
+Node = tuple
 
 FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "sin": np.sin,
     "cos": np.cos,
     "tan": np.tan,
-    "cot": lambda a: 1.0 / np.tan(a),  # SymPy rewrites tan(pi/2 - w) as cot(w)
     "exp": np.exp,
     "log": np.log,
+    "sqrt": np.sqrt,
     "abs": np.abs,
     "sign": np.sign,
     "tanh": np.tanh,
     "sinh": np.sinh,
     "cosh": np.cosh,
 }
-_SYMPY_FUNCTIONS = {
-    sp.sin: "sin",
-    sp.cos: "cos",
-    sp.tan: "tan",
-    sp.cot: "cot",
-    sp.exp: "exp",
-    sp.log: "log",
-    sp.Abs: "abs",
-    sp.sign: "sign",
-    sp.tanh: "tanh",
-    sp.sinh: "sinh",
-    sp.cosh: "cosh",
-}
+_COMMUTATIVE = ("add", "mul")
+_BINARY = ("add", "mul", "div", "pow")
 
 
 class Tape:
-    """A DAG of scalar operations over ``D`` input coordinates, built with constant folding."""
+    """A DAG of scalar operations over ``D`` input coordinates (see the module docstring)."""
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
@@ -61,7 +59,60 @@ class Tape:
         self._index: dict[Node, int] = {}
         self._derivs: dict[tuple[int, int], int] = {}
 
-    # -- construction (each returns the slot of the node) -------------------------------------
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    # -- faithful construction (each returns the slot of the node) ----------------------------
+    def const(self, c: float) -> int:
+        return self._push(("const", float(c)))
+
+    def var(self, k: int) -> int:
+        return self._push(("var", k))
+
+    def add(self, a: int, b: int) -> int:
+        return self._binary("add", a, b)
+
+    def mul(self, a: int, b: int) -> int:
+        return self._binary("mul", a, b)
+
+    def div(self, a: int, b: int) -> int:
+        return self._binary("div", a, b)
+
+    def pow(self, a: int, b: int) -> int:
+        """``a ** b``; a constant ``b`` becomes :meth:`powc`."""
+        vb = self.value_of(b)
+        if vb is not None:
+            return self.powc(a, vb)
+        return self._binary("pow", a, b)
+
+    def powc(self, a: int, c: float) -> int:
+        """``a ** c`` for a constant ``c`` (``a ** 1`` is ``a``: equal for every float)."""
+        if c == 1.0:
+            return a
+        return self._fold_or_push(("powc", a, float(c)), [a])
+
+    def fn(self, name: str, a: int) -> int:
+        return self._fold_or_push(("fn", name, a), [a])
+
+    def value_of(self, slot: int) -> float | None:
+        """The number a constant node holds; None for a node that depends on ``x``."""
+        node = self.nodes[slot]
+        return node[1] if node[0] == "const" else None
+
+    def _binary(self, kind: str, a: int, b: int) -> int:
+        if kind in _COMMUTATIVE:
+            a, b = sorted((a, b))  # a + b == b + a exactly in floating point
+        return self._fold_or_push((kind, a, b), [a, b])
+
+    def _fold_or_push(self, node: Node, operands: list[int]) -> int:
+        """Push ``node``, or fold it into a constant when every operand is a constant."""
+        values = [self.value_of(s) for s in operands]
+        if all(v is not None for v in values):
+            known = dict(zip(operands, values, strict=True))
+            with np.errstate(all="ignore"):
+                return self.const(float(_run(node, known, np.zeros((1, self.dim)))))
+        return self._push(node)
+
     def _push(self, node: Node) -> int:
         slot = self._index.get(node)
         if slot is None:
@@ -69,104 +120,25 @@ class Tape:
             self.nodes.append(node)
         return slot
 
-    def const(self, c: float) -> int:
-        return self._push(("const", float(c)))
+    # -- derivative algebra: folds 0 and 1 (see the module docstring) -------------------------
+    def _is(self, slot: int, c: float) -> bool:
+        return self.value_of(slot) == c
 
-    def var(self, k: int) -> int:
-        return self._push(("var", k))
+    def _dadd(self, a: int, b: int) -> int:
+        return b if self._is(a, 0.0) else a if self._is(b, 0.0) else self.add(a, b)
 
-    def _value(self, slot: int) -> float | None:
-        node = self.nodes[slot]
-        return node[1] if node[0] == "const" else None
-
-    def add(self, a: int, b: int) -> int:
-        va, vb = self._value(a), self._value(b)
-        if va is not None and vb is not None:
-            return self.const(va + vb)
-        if va == 0.0:
-            return b
-        if vb == 0.0:
-            return a
-        return self._push(("add", *sorted((a, b))))
-
-    def mul(self, a: int, b: int) -> int:
-        va, vb = self._value(a), self._value(b)
-        if va is not None and vb is not None:
-            return self.const(va * vb)
-        if va == 0.0 or vb == 0.0:
+    def _dmul(self, a: int, b: int) -> int:
+        if self._is(a, 0.0) or self._is(b, 0.0):
             return self.const(0.0)
-        if va == 1.0:
-            return b
-        if vb == 1.0:
-            return a
-        return self._push(("mul", *sorted((a, b))))
+        return b if self._is(a, 1.0) else a if self._is(b, 1.0) else self.mul(a, b)
 
-    def powc(self, a: int, c: float) -> int:
-        va = self._value(a)
-        if c == 0.0:
-            return self.const(1.0)
-        if c == 1.0:
-            return a
-        if va is not None:
-            with np.errstate(all="ignore"):
-                return self.const(float(np.power(va, c)))
-        return self._push(("powc", a, float(c)))
+    def _ddiv(self, a: int, b: int) -> int:
+        if self._is(a, 0.0):
+            return self.const(0.0)
+        return a if self._is(b, 1.0) else self.div(a, b)
 
-    def pow(self, a: int, b: int) -> int:
-        vb = self._value(b)
-        if vb is not None:
-            return self.powc(a, vb)
-        return self._push(("pow", a, b))
-
-    def fn(self, name: str, a: int) -> int:
-        va = self._value(a)
-        if va is not None:
-            with np.errstate(all="ignore"):
-                return self.const(float(FUNCTIONS[name](np.float64(va))))
-        return self._push(("fn", name, a))
-
-    # -- SymPy -> tape ------------------------------------------------------------------------
-    def from_sympy(self, expr: sp.Expr, symbols: Sequence[sp.Symbol]) -> int:
-        """Add ``expr`` (in ``symbols``, one per coordinate) to the tape; return its slot."""
-        memo: dict[sp.Basic, int] = {}
-
-        def visit(e: sp.Basic) -> int:
-            if e not in memo:
-                memo[e] = convert(e)
-            return memo[e]
-
-        def balanced(op: Callable[[int, int], int], slots: list[int]) -> int:
-            # Pairwise folding keeps the tape shallow for long sums and products.
-            while len(slots) > 1:
-                pairs = [op(slots[i], slots[i + 1]) for i in range(0, len(slots) - 1, 2)]
-                slots = pairs + ([slots[-1]] if len(slots) % 2 else [])
-            return slots[0]
-
-        def convert(e: sp.Basic) -> int:
-            if e.is_Symbol:
-                if e not in symbols:
-                    raise OptiscopeError(f"unknown symbol {e} in formula")
-                return self.var(list(symbols).index(e))
-            if e.is_Number or e.is_NumberSymbol:
-                try:
-                    return self.const(float(e))
-                except (TypeError, OverflowError):  # zoo, nan, complex
-                    return self.const(np.nan)
-            if e.is_Add:
-                return balanced(self.add, [visit(a) for a in e.args])
-            if e.is_Mul:
-                return balanced(self.mul, [visit(a) for a in e.args])
-            if e.is_Pow:
-                base, exponent = e.args
-                if exponent.is_Number:
-                    return self.powc(visit(base), float(exponent))
-                return self.pow(visit(base), visit(exponent))
-            name = _SYMPY_FUNCTIONS.get(e.func)
-            if name is not None and len(e.args) == 1:
-                return self.fn(name, visit(e.args[0]))
-            raise OptiscopeError(f"formula contains {e.func.__name__}, which cannot be evaluated")
-
-        return visit(expr)
+    def _dpowc(self, a: int, c: float) -> int:
+        return self.const(1.0) if c == 0.0 else self.powc(a, c)
 
     # -- differentiation ----------------------------------------------------------------------
     def _reachable(self, targets: Sequence[int]) -> list[int]:
@@ -178,13 +150,7 @@ class Tape:
             if slot in seen:
                 continue
             seen.add(slot)
-            node = self.nodes[slot]
-            if node[0] in ("add", "mul", "pow"):
-                stack += [node[1], node[2]]
-            elif node[0] == "powc":
-                stack.append(node[1])
-            elif node[0] == "fn":
-                stack.append(node[2])
+            stack += _operands(self.nodes[slot])
         return sorted(seen)
 
     def derivative(self, slot: int, k: int) -> int:
@@ -202,36 +168,45 @@ class Tape:
         if kind == "const":
             return self.const(0.0)
         if kind == "add":
-            return self.add(d[node[1], k], d[node[2], k])
+            return self._dadd(d[node[1], k], d[node[2], k])
         if kind == "mul":
             a, b = node[1], node[2]
-            return self.add(self.mul(d[a, k], b), self.mul(a, d[b, k]))
+            return self._dadd(self._dmul(d[a, k], b), self._dmul(a, d[b, k]))
+        if kind == "div":  # (a/b)' = (a' - (a/b) b') / b
+            a, b = node[1], node[2]
+            minus = self._dmul(self.const(-1.0), self._dmul(slot, d[b, k]))
+            return self._ddiv(self._dadd(d[a, k], minus), b)
         if kind == "powc":  # (a^c)' = c a^(c-1) a'
             a, c = node[1], node[2]
-            return self.mul(self.mul(self.const(c), self.powc(a, c - 1.0)), d[a, k])
+            if c == 0.0:
+                return self.const(0.0)
+            return self._dmul(self._dmul(self.const(c), self._dpowc(a, c - 1.0)), d[a, k])
         if kind == "pow":  # (a^b)' = b a^(b-1) a' + a^b log(a) b'
             a, b = node[1], node[2]
             da, db = d[a, k], d[b, k]
-            term = self.mul(self.mul(b, self.pow(a, self.add(b, self.const(-1.0)))), da)
-            if self._value(db) == 0.0:
+            term = self.const(0.0)
+            if not self._is(da, 0.0):
+                shifted = self.pow(a, self.add(b, self.const(-1.0)))
+                term = self._dmul(self._dmul(b, shifted), da)
+            if self._is(db, 0.0):
                 return term
-            return self.add(term, self.mul(self.mul(slot, self.fn("log", a)), db))
+            return self._dadd(term, self._dmul(self._dmul(slot, self.fn("log", a)), db))
         name, a = node[1], node[2]
-        return self.mul(self._outer_derivative(name, slot, a), d[a, k])
+        return self._dmul(self._outer_derivative(name, slot, a), d[a, k])
 
     def _outer_derivative(self, name: str, slot: int, a: int) -> int:
         """f'(a) for the function node ``slot = f(a)``."""
         one, minus_one = self.const(1.0), self.const(-1.0)
         rules = {
             "sin": lambda: self.fn("cos", a),
-            "cos": lambda: self.mul(minus_one, self.fn("sin", a)),
-            "tan": lambda: self.add(one, self.mul(slot, slot)),
-            "cot": lambda: self.mul(minus_one, self.add(one, self.mul(slot, slot))),
+            "cos": lambda: self._dmul(minus_one, self.fn("sin", a)),
+            "tan": lambda: self._dadd(one, self._dmul(slot, slot)),
             "exp": lambda: slot,
-            "log": lambda: self.powc(a, -1.0),
+            "log": lambda: self._ddiv(one, a),
+            "sqrt": lambda: self._ddiv(self.const(0.5), slot),
             "abs": lambda: self.fn("sign", a),
             "sign": lambda: self.const(0.0),
-            "tanh": lambda: self.add(one, self.mul(minus_one, self.mul(slot, slot))),
+            "tanh": lambda: self._dadd(one, self._dmul(minus_one, self._dmul(slot, slot))),
             "sinh": lambda: self.fn("cosh", a),
             "cosh": lambda: self.fn("sinh", a),
         }
@@ -254,6 +229,16 @@ class Tape:
         return evaluate
 
 
+def _operands(node: Node) -> list[int]:
+    if node[0] in _BINARY:
+        return [node[1], node[2]]
+    if node[0] == "powc":
+        return [node[1]]
+    if node[0] == "fn":
+        return [node[2]]
+    return []
+
+
 def _run(node: Node, v: dict[int, np.ndarray | float], x: np.ndarray) -> np.ndarray | float:
     kind = node[0]
     if kind == "var":
@@ -264,15 +249,22 @@ def _run(node: Node, v: dict[int, np.ndarray | float], x: np.ndarray) -> np.ndar
         return v[node[1]] + v[node[2]]
     if kind == "mul":
         return v[node[1]] * v[node[2]]
+    if kind == "div":
+        return np.divide(v[node[1]], v[node[2]])
     if kind == "powc":
-        a, c = v[node[1]], node[2]
-        if c == 2.0:
-            return a * a
-        if c == 0.5:
-            return np.sqrt(a)
-        if c == -1.0:
-            return 1.0 / a
-        return np.power(a, c)
+        return _power_constant(v[node[1]], node[2])
     if kind == "pow":
-        return np.power(v[node[1]], v[node[2]])
+        a, b = v[node[1]], v[node[2]]
+        # NumPy gives 1 ** nan = nan ** 0 = 1: an undefined operand must stay undefined.
+        return np.where(np.isnan(a) | np.isnan(b), np.nan, np.power(a, b))
     return FUNCTIONS[node[1]](v[node[2]])
+
+
+def _power_constant(a: np.ndarray | float, c: float) -> np.ndarray | float:
+    if c == 2.0:
+        return a * a
+    if c == -1.0:
+        return np.divide(1.0, a)
+    if c == 0.0:
+        return np.where(np.isnan(a), np.nan, 1.0)
+    return np.power(a, c)

@@ -83,6 +83,18 @@ class Adam(Optimizer):
     weight_decay=0, amsgrad=false. eps is added after the bias correction of sqrt(v) (the
     paper's form; Keras adds its eps before correcting).
 
+    AMSGrad follows torch: the max is taken over the uncorrected v, and the bias correction
+    is applied to the max, ``denom = sqrt(vmax) / sqrt(1 - beta2^t) + eps``. optax's
+    ``scale_by_amsgrad`` (optax/_src/transform.py) takes the max of the corrected v instead,
+    ``nu_max <- max(nu_max, v / (1 - beta2^t))`` and ``denom = sqrt(nu_max + eps_root) + eps``
+    (its default ``bias_correction_nu=True``; with False it takes the max of the uncorrected
+    v and divides by it uncorrected). Since 1 - beta2^s <= 1 - beta2^t for s <= t, optax's
+    denominator is never smaller than torch's: equal at step 1 (both |g_1| + eps) and while
+    the corrected v stands at its running max, larger once it has fallen from an earlier max.
+    The gap outlives the bias correction, because optax's max keeps early corrected values
+    (g_1^2 at step 1) that torch's max of the uncorrected v ((1 - beta2) g_1^2) never held.
+    tests/test_optimizers_torch.py shows the two rules apart.
+
     References: Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015,
     arXiv:1412.6980; Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018
     (AMSGrad).

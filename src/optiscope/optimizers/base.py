@@ -132,6 +132,9 @@ class Optimizer:
     plot_state: ClassVar[tuple[str, ...]] = ()
     #: One line per state field: what it holds (for plot labels and explanations).
     state_meanings: ClassVar[Mapping[str, str]] = {}
+    #: Optimizers with their own stopping test (L-BFGS): the codes their ``stop_code`` state
+    #: field takes, each with a name and a plain phrase (``{1: ("tolerance_grad", "...")}``).
+    stop_reasons: ClassVar[Mapping[int, tuple[str, str]]] = {}
 
     # -- schema ---------------------------------------------------------------------------
     def defaults(self) -> dict[str, float | bool]:
@@ -164,6 +167,39 @@ class Optimizer:
         values.update(schedules.resolve(schedule_keys, values.get("lr")))
         self.validate(self.stack([values]))
         return values
+
+    def complete(self, setting: Any) -> dict[str, Any]:
+        """A full, validated setting from a mapping of some hyperparameters (the rest default).
+
+        This is the Python API's door (``run(objective, optimizer, {"lr": 0.1})``): values may
+        be numbers, booleans or the strings a spec holds; a key that is not a hyperparameter,
+        a value of the wrong type or out of range raises OptiscopeError naming it.
+        """
+        if not isinstance(setting, Mapping):
+            raise OptiscopeError(
+                f"a {self.name} setting must be a dict of hyperparameters such as "
+                f"{{'lr': 0.1}}, got {type(setting).__name__}"
+            )
+        return self.resolve({str(k): self._checked_value(str(k), v) for k, v in setting.items()})
+
+    def _checked_value(self, key: str, value: Any) -> Any:
+        """``value`` if its type fits hyperparameter ``key`` (unknown keys: resolve names them)."""
+        from optiscope import schedules
+
+        schema = self.schema() | {h.name: h for h in self.options} | schedules.PARAMS
+        h = schema.get(key)
+        if h is None or isinstance(value, str):
+            return value
+        if isinstance(value, np.generic):
+            value = value.item()
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        fits = {"bool": isinstance(value, bool) or (numeric and value in (0, 1)), "choice": False}
+        if not fits.get(h.kind, numeric):
+            raise OptiscopeError(
+                f"invalid {key}: {value!r} of type {type(value).__name__} "
+                f"(valid: {h.describe_range()})"
+            )
+        return value
 
     def stack(self, settings: Sequence[Mapping[str, Any]]) -> HParams:
         """Turn B complete settings into ``{name: [B, 1] float64}`` (options: default if absent)."""

@@ -42,7 +42,30 @@ class LBFGSState(NamedTuple):
     ro: np.ndarray  # [B, H] 1 / y.s
     count: np.ndarray  # [B, 1] pairs held (0 .. history_size)
     n_iter: np.ndarray  # [B, 1] iterations done (torch's state['n_iter'])
-    done: np.ndarray  # [B, 1] 1.0 once the row has stopped for good (converged)
+    stop_code: np.ndarray  # [B, 1] 0 while running; the STOP_* code once stopped for good
+
+
+# Why a row stopped (``LBFGSState.stop_code``; 0: it has not). Each phrase is filled in with
+# the row's settings (``str.format``) to say which tolerance it was.
+STOP_TOLERANCE_GRAD = 1
+STOP_TOLERANCE_CHANGE = 2
+STOP_ZERO_STEP = 3
+STOP_REASONS = {
+    STOP_TOLERANCE_GRAD: (
+        "tolerance_grad",
+        "the gradient's largest entry fell to tolerance_grad {tolerance_grad:g} or below",
+    ),
+    STOP_TOLERANCE_CHANGE: (
+        "tolerance_change",
+        "the directional derivative g.d rose above -tolerance_change {tolerance_change:g}: "
+        "no descent left along the L-BFGS direction",
+    ),
+    STOP_ZERO_STEP: (
+        "zero_step",
+        "the step left the point unchanged (the line search returned t = 0, or t*d vanished "
+        "in rounding)",
+    ),
+}
 
 
 def _pymax(a, b):
@@ -290,14 +313,14 @@ class LBFGS(Optimizer):
     (torch's default ``max_eval = max_iter*5//4`` would be 1 here and leave the line search no
     evaluations). With g the gradient at the current point w and k counting iterations::
 
-        stop (converged) if max|g| <= tolerance_grad            (torch returns at once)
+        stop (tolerance_grad) if max|g| <= tolerance_grad       (torch returns at once)
         k == 1: d = -g, H_diag = 1
         k > 1:  y = g - g_prev, s = t_prev * d_prev
                 if y.s > 1e-10: store (s, y, 1/y.s), dropping the oldest pair when
                 history_size are held; H_diag = y.s / y.y
                 d = -H g by the two-loop recursion over the stored pairs, H_0 = H_diag * I
         t = min(1, 1/||g||_1) * lr  if k == 1 else lr         (L1 norm, first iteration only)
-        stop (converged) if g.d > -tolerance_change           (no descent left)
+        stop (tolerance_change) if g.d > -tolerance_change    (no descent left)
         line_search = strong_wolfe: t from torch's strong-Wolfe search (c1=1e-4, c2=0.9,
             cubic interpolation and zoom, at most 24 + 1 trials; its bracket tolerance is
             1e-9 whatever tolerance_change is, as in torch, which does not pass it on)
@@ -316,17 +339,23 @@ class LBFGS(Optimizer):
     ``max_iter=1`` it never evaluates after a fixed step). So evaluation counts compare
     honestly with the other optimizers, which use one gradient per step.
 
-    **Convergence.** A row is done (``state.done``; the engine reports ``converged_at``), stops
-    moving and uses no more evaluations from the first step at which
+    **Stopping.** A row stops for good (``state.stop_code`` > 0; the engine reports the step
+    as ``converged_at`` and the code as ``stop_codes``), stops moving and uses no more
+    evaluations from the first step at which
 
-    1. ``max|g| <= tolerance_grad`` at its start (torch's ``.step()`` returns without moving);
+    1. ``max|g| <= tolerance_grad`` at its start (torch's ``.step()`` returns without moving):
+       code 1, ``"tolerance_grad"``;
     2. ``g.d > -tolerance_change`` (torch breaks before moving; with x unchanged, y = 0 is not
-       stored, so the next call computes the same d and breaks again, forever); or
+       stored, so the next call computes the same d and breaks again, forever): code 2,
+       ``"tolerance_change"``; or
     3. after the first iteration, the step left w exactly unchanged (the line search returned
-       t = 0, or t*d vanished in rounding): torch would repeat the identical iteration forever.
+       t = 0, or t*d vanished in rounding): torch would repeat the identical iteration
+       forever: code 3, ``"zero_step"``.
 
-    In each case torch would never move the row again, so the paths agree step for step with
-    torch's, which keeps calling ``.step()``. torch's other tests (``max|t d| <=
+    The codes, names and phrases are ``STOP_REASONS`` (the class attribute ``stop_reasons``).
+    A stop is not a convergence: test 2 in particular fires wherever the gradient is tiny, on
+    a plateau or near a saddle as well as at a minimum. In each case torch would never move the
+    row again, so the paths agree step for step with torch's, which keeps calling ``.step()``. torch's other tests (``max|t d| <=
     tolerance_change``, ``|loss change| < tolerance_change``) only end the inner loop of one
     ``.step()`` call, and with ``max_iter=1`` are never reached (the ``n_iter == max_iter``
     break comes first); they do not stop a row here either. Overflow or NaN is divergence,
@@ -359,14 +388,16 @@ class LBFGS(Optimizer):
             kind="choice",
             choices=LINE_SEARCHES,
         ),
-        HyperParam("tolerance_grad", 1e-7, "converged when max|g| <= tolerance_grad", low=0.0),
+        HyperParam("tolerance_grad", 1e-7, "stop when max|g| <= tolerance_grad", low=0.0),
         HyperParam(
             "tolerance_change",
             1e-9,
-            "converged when the directional derivative g.d > -tolerance_change",
+            "stop when the directional derivative g.d > -tolerance_change",
             low=0.0,
         ),
     )
+    #: code -> (name, phrase): why a row stopped (see "Stopping" above).
+    stop_reasons = STOP_REASONS
     plot_state = ("d", "prev_flat_grad")
     state_meanings = {
         "d": "the L-BFGS search direction (the step is t*d)",
@@ -388,7 +419,7 @@ class LBFGS(Optimizer):
             ro=np.zeros((batch, size)),
             count=zero.copy(),
             n_iter=zero.copy(),
-            done=zero.copy(),
+            stop_code=zero.copy(),
         )
 
     def step(
@@ -410,7 +441,7 @@ class LBFGS(Optimizer):
         g = c.as_float64(grad)  # [B, D]
         lr, history_size = hp["lr"], hp["history_size"]  # [B, 1]
         tol_grad, tol_change = hp["tolerance_grad"], hp["tolerance_change"]
-        finished = state.done > 0  # [B, 1]
+        finished = state.stop_code > 0  # [B, 1]
         optimal = np.abs(g).max(axis=1, keepdims=True) <= tol_grad
         runs = ~finished & ~optimal  # rows doing an iteration
         n_iter = state.n_iter + runs
@@ -483,6 +514,18 @@ class LBFGS(Optimizer):
             ro=ro,
             count=count,
             n_iter=n_iter,
-            done=1.0 * (finished | optimal | flat | stalled),
+            stop_code=_stop_code(state.stop_code, optimal, flat, stalled),
         )
         return x_new, new_state, evaluations
+
+
+def _stop_code(old: np.ndarray, optimal, flat, stalled) -> np.ndarray:
+    """The row's stop code after this step: kept once set, else the test that fired (or 0).
+
+    The tests are exclusive within a step (a row that is ``optimal`` does not iterate, so it
+    is never ``flat`` or ``stalled``); all arguments are ``[B, 1]``.
+    """
+    new = np.select(
+        [optimal, flat, stalled], [STOP_TOLERANCE_GRAD, STOP_TOLERANCE_CHANGE, STOP_ZERO_STEP], 0
+    )
+    return np.where(old > 0, old, 1.0 * new)

@@ -1,7 +1,15 @@
 """What every panel needs from one (label, Trajectories, row) triple, extracted once.
 
 A diverged row is frozen at its last good point from ``diverged_at`` on; the panels draw it only
-up to that point (the frozen tail would look like convergence) and end it with an ``x``.
+up to that point (the frozen tail would look like convergence) and end it with an ``x``. Its
+legend says "left the box at step k" when the engine stopped it for leaving the escape box (its
+numbers were still finite), "diverged at step k" otherwise.
+
+Figures are drawn at a bounded resolution: a path of more than ``MAX_POINTS`` points keeps its
+first ``MAX_POINTS // 2`` steps in full (where zig-zag and overshoot happen) and evenly spaced
+steps after that, always including its last point (``step_numbers`` says which steps were
+kept). A figure of 200 runs of 100,000 steps then draws 1 M points, not 20 M. Only the picture
+is thinned: every metric, table and JSON number comes from every step.
 """
 
 from __future__ import annotations
@@ -12,19 +20,32 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib import colormaps
 
-from optiscope.engine import Trajectories
+from optiscope.engine import LEFT_BOX, Trajectories
 from optiscope.errors import OptiscopeError
 from optiscope.objectives.base import Objective
 
 Run = tuple[str, Trajectories, int]
+MAX_POINTS = 4000  # per path, in figures only
+
+
+def kept_steps(count: int, limit: int = MAX_POINTS) -> np.ndarray:
+    """Indices ``0 .. count-1`` of the points a figure draws: all of them up to ``limit``;
+    beyond, the first ``limit // 2`` and then ``limit - limit // 2`` evenly spaced ones ending
+    at the last."""
+    if count <= limit:
+        return np.arange(count)
+    head = limit // 2
+    tail = np.linspace(head, count - 1, limit - head).round().astype(np.int64)
+    return np.unique(np.concatenate([np.arange(head), tail]))
 
 
 @dataclass(frozen=True)
 class RunPath:
     """One trajectory ready to draw.
 
-    ``xy`` ``[n, 2]`` and ``losses`` ``[n]`` hold steps ``0 .. n-1``: all of them, or, for a
-    diverged row, those before the step that diverged (its last good point is ``xy[-1]``).
+    ``xy`` ``[n, 2]`` and ``losses`` ``[n]`` hold the points at steps ``step_numbers`` ``[n]``:
+    steps ``0 .. n-1`` (for a diverged row, those before the step that diverged; its last good
+    point is ``xy[-1]``), thinned to at most ``MAX_POINTS`` for long runs (see the module notes).
     """
 
     label: str
@@ -33,6 +54,13 @@ class RunPath:
     losses: np.ndarray  # [n]
     diverged_at: int  # -1 = did not diverge
     steps: int  # steps the run was given (a diverged row stops short of it)
+    left_box: bool = False  # diverged by leaving the escape box, with finite numbers
+    step_numbers: np.ndarray | None = None  # [n]; None: 0 .. n-1
+
+    @property
+    def steps_drawn(self) -> np.ndarray:
+        """The step of every point in ``xy`` and ``losses``."""
+        return np.arange(len(self.xy)) if self.step_numbers is None else self.step_numbers
 
     @property
     def diverged(self) -> bool:
@@ -41,7 +69,8 @@ class RunPath:
     @property
     def legend_label(self) -> str:
         if self.diverged:
-            return f"{self.label} (diverged at step {self.diverged_at})"
+            verb = "left the box" if self.left_box else "diverged"
+            return f"{self.label} ({verb} at step {self.diverged_at})"
         return self.label
 
 
@@ -75,14 +104,17 @@ def extract(runs: Sequence[Run], any_dim: bool = False) -> tuple[Objective, list
             raise OptiscopeError(f"invalid row {b} for {label!r}: valid 0 <= row < {traj.batch}")
         k = int(traj.diverged_at[b])
         stop = traj.steps + 1 if k < 0 else max(k, 1)
+        keep = kept_steps(stop)
         paths.append(
             RunPath(
                 label=str(label),
                 color=color,
-                xy=np.asarray(traj.positions[:stop, b, :], dtype=np.float64),
-                losses=np.asarray(traj.losses[:stop, b], dtype=np.float64),
+                xy=np.asarray(traj.positions[keep, b, :], dtype=np.float64),
+                losses=np.asarray(traj.losses[keep, b], dtype=np.float64),
                 diverged_at=k,
                 steps=traj.steps,
+                left_box=k >= 0 and int(traj.divergence_kind[b]) == LEFT_BOX,
+                step_numbers=keep,
             )
         )
     return objective, paths

@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.mathtext import MathTextParser
 
-from optiscope.errors import OptiscopeError
 from optiscope.objectives.base import Objective
+from optiscope.output import figure_path, render_figure, write_atomic
 from optiscope.plots._grid import inside, view_box
 from optiscope.plots._runs import Run, RunPath, extract
 from optiscope.plots.contour import draw_contour
@@ -37,7 +37,7 @@ def formula_text(objective: Objective) -> str:
         tex = tex if tex.startswith("$") else f"${tex}$"
         try:
             MathTextParser("path").parse(tex)
-        except ValueError:
+        except (ValueError, RecursionError):  # mathtext recurses per nesting level
             tex = ""
     return tex or objective.formula or objective.name
 
@@ -72,24 +72,19 @@ def comparison_figure(runs: Sequence[Run], title: str | None = None) -> Figure:
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` to ``path`` (format from the suffix; none means ``.png``) and close it.
+    """Write ``fig`` to ``path`` whole or not at all, and close it; return the path written.
 
-    Parent folders are created. Returns the path written.
+    The format comes from the suffix (none means ``.png``; see ``output.figure_path`` for the
+    formats and the refusals). The figure is drawn in memory first, then written atomically
+    (``output.write_atomic``), so a failed write never leaves a partial file. Parent folders are
+    created.
     """
-    path = Path(path)
-    if not path.suffix:
-        path = path.with_suffix(".png")
-    kinds = fig.canvas.get_supported_filetypes()
-    fmt = path.suffix[1:].lower()
-    if fmt not in kinds:
-        raise OptiscopeError(
-            f"cannot save a figure as {path.suffix!r}; valid: .{', .'.join(kinds)}"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with np.errstate(all="ignore"):
-        fig.savefig(path, dpi=DPI, format=fmt)
-    _close(fig)
-    return path
+    target, fmt = figure_path(path)
+    try:
+        data = render_figure(fig, fmt, DPI)
+    finally:
+        _close(fig)
+    return write_atomic(target, data, "figure")
 
 
 def _close(fig: Figure) -> None:

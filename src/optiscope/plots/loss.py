@@ -73,7 +73,7 @@ def draw_loss(ax: Axes, objective: Objective, paths: Sequence[RunPath]) -> None:
     ys = [np.where(np.isfinite(y), y, np.nan) for y in ys]
     top = _top(ys) if f_min is not None else None
     for p, y in zip(paths, ys, strict=True):
-        steps = np.arange(len(y))
+        steps = p.steps_drawn
         ax.plot(steps, y, "-", lw=1.8, color=p.color, label=p.legend_label, gid="loss")
         if p.diverged and np.isfinite(y[-1]) and (top is None or y[-1] <= top):
             ax.plot(

@@ -18,10 +18,22 @@ linear-iteration theory of that quadratic (nothing here runs an optimizer):
   curvature changes by orders of magnitude within a short distance) is refused, as is a
   ``kappa`` beyond float64's resolution (``KAPPA_MAX``); a large ``kappa`` below it is fine.
 
+Beyond the minimum's model: ``noise`` gives the stationary noise floor of the linear methods
+under additive gradient noise or mini-batches (sampled without replacement); ``landscape``
+finds the local minimum a run is stuck in and the saddle a start is near, with the predicted
+escape time along the negative-curvature direction.
+
+Robustness: every number the report holds is finite. A Hessian whose eigenvalues overflow, a
+kink, a curvature below float64's normal range are refused with one line (OptiscopeError);
+an lr whose ``(lr*lambda)^2`` overflows is reported unstable without roots, and a stable
+setting whose rate rounds to 1 in float64 (``lr = 5e-324``) says so instead of "unstable".
+
 Modules: ``model`` (the local quadratic model; ``minimizer`` finds the point when none is
-known), ``optimal`` (best tunings), ``linear`` (the per-direction iteration analysis),
-``predict`` (closed-form paths and steps to a tolerance), ``adaptive`` (notes for adaptive
-methods), ``report`` (the JSON report) and ``text`` (its terminal lines).
+known, and ``with_found_minimum`` gives a typed formula that minimum once), ``optimal`` (best
+tunings), ``linear`` (the per-direction iteration analysis), ``predict`` (closed-form paths
+and steps to a tolerance), ``noise`` (noise floors), ``landscape`` (local minima, saddles),
+``adaptive`` (notes for adaptive methods), ``report`` (the JSON report) and ``text`` (its
+terminal lines).
 
 Sources: Polyak 1964, "Some methods of speeding up the convergence of iteration methods",
 USSR Comput. Math. Math. Phys. 4(5) (heavy ball, its optimal tuning); Goh 2017, "Why Momentum
@@ -32,6 +44,14 @@ SIAM J. Optim. 26(1) (Nesterov's tuning for quadratics). The iterations are torc
 """
 
 from optiscope.theory.adaptive import SIGN_DESCENT_MAX
+from optiscope.theory.landscape import (
+    LocalMinimum,
+    Saddle,
+    escape_steps,
+    growth_factor,
+    local_minimum_near,
+    saddle_near,
+)
 from optiscope.theory.linear import (
     LINEAR_METHODS,
     REPEATED_RTOL,
@@ -43,7 +63,14 @@ from optiscope.theory.linear import (
     recurrence,
     stable_lr_max,
 )
+from optiscope.theory.minimizer import with_found_minimum
 from optiscope.theory.model import AXIS_TOL_DEG, KAPPA_MAX, LocalQuadratic, local_model
+from optiscope.theory.noise import (
+    GradientNoise,
+    gradient_noise,
+    noise_floor,
+    stationary_variance,
+)
 from optiscope.theory.optimal import gd_optimal, heavy_ball_optimal, nesterov_optimal
 from optiscope.theory.predict import (
     EXACT_STEPS_MAX,
@@ -63,21 +90,32 @@ __all__ = [
     "REPEATED_RTOL",
     "SIGN_DESCENT_MAX",
     "STEPS_MAX",
+    "GradientNoise",
     "LinearSetting",
+    "LocalMinimum",
     "LocalQuadratic",
+    "Saddle",
     "char_roots",
     "check_tol",
     "direction",
+    "escape_steps",
     "gd_optimal",
+    "gradient_noise",
+    "growth_factor",
     "heavy_ball_optimal",
     "linear_setting",
+    "local_minimum_near",
     "local_model",
     "nesterov_optimal",
+    "noise_floor",
     "predicted_path",
     "predicted_rate",
     "predicted_steps_to_tol",
     "recurrence",
+    "saddle_near",
     "stable_lr_max",
+    "stationary_variance",
     "theory_report",
     "theory_text",
+    "with_found_minimum",
 ]

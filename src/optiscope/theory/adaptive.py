@@ -57,6 +57,23 @@ def _no_prediction(method: str, reason: str, notes: list[str], **extra: Any) -> 
     }
 
 
+def _adadelta_note(lr: float, eps: float, rho: float) -> str:
+    """Adadelta's first step ``lr*sqrt(eps)/sqrt((1-rho) g^2 + eps) * g``: about
+    ``lr*sqrt(eps/(1-rho))`` per coordinate when ``(1-rho) g^2 >> eps``; at ``rho = 1`` both
+    running means stay 0 and every step is ``lr*g`` (plain gradient descent)."""
+    if rho == 1.0:
+        return (
+            "rho 1: both of Adadelta's running means stay 0, so every step is "
+            "lr*sqrt(eps)/sqrt(eps)*g = lr*g: plain gradient descent with lr " + num(lr)
+        )
+    first = lr * math.sqrt(eps / (1.0 - rho))
+    size = num(first) if math.isfinite(first) else "beyond float64's range"
+    return (
+        f"Adadelta's first step is about lr*sqrt(eps/(1-rho)) = {size} per coordinate "
+        "(its update accumulator starts at 0), then grows"
+    )
+
+
 def _adaptive_run(model: LocalQuadratic, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Notes for a per-coordinate adaptive method: no linear rate, but two robust facts.
 
@@ -87,8 +104,8 @@ def _adaptive_run(model: LocalQuadratic, name: str, params: Mapping[str, Any]) -
                 f"2-cycle at about +-{num(band)} (lr/2) per coordinate, a band about lr = {num(lr)} "
                 f"wide, whatever alpha"
             )
-        if plain:
-            first = lr / math.sqrt(1.0 - float(params["alpha"]))
+        first = lr / math.sqrt(1.0 - float(params["alpha"]))
+        if plain and math.isfinite(first):
             notes.append(
                 f"its first step is lr*g/sqrt((1-alpha)*g^2) = lr/sqrt(1-alpha) = {num(first)} "
                 f"per coordinate, whatever the gradient's size"
@@ -104,11 +121,7 @@ def _adaptive_run(model: LocalQuadratic, name: str, params: Mapping[str, Any]) -
             "the final per-coordinate scaling depends on the path"
         )
     elif name == "adadelta":
-        first = float(params["lr"]) * math.sqrt(float(params["eps"]) / (1.0 - float(params["rho"])))
-        notes.append(
-            f"Adadelta's first step is about lr*sqrt(eps/(1-rho)) = {num(first)} per coordinate "
-            "(its update accumulator starts at 0), then grows"
-        )
+        notes.append(_adadelta_note(lr, float(params["eps"]), float(params["rho"])))
     elif name == "ftrl":
         power = float(params["lr_power"])
         notes.append(

@@ -94,6 +94,13 @@ def char_roots(p: float, q: float) -> tuple[complex, complex]:
     return complex(big), complex(small)
 
 
+def root_modulus(p: float, q: float) -> float:
+    """The largest modulus of the roots of ``s^2 - p s + q``: ``sqrt(q)`` exactly for complex
+    roots (``abs`` of the complex root may round it up to 1 when ``q = 1 - 1e-16``)."""
+    s1, s2 = char_roots(p, q)
+    return math.sqrt(q) if s1.imag != 0.0 else max(abs(s1), abs(s2))
+
+
 def direction(setting: LinearSetting, lam: float) -> dict[str, Any]:
     """One eigen-direction's behaviour: roots, rate (max modulus), oscillation, zig-zag.
 
@@ -104,7 +111,7 @@ def direction(setting: LinearSetting, lam: float) -> dict[str, Any]:
     """
     p, q, _ = recurrence(setting, lam)
     s1, s2 = char_roots(p, q)
-    rate = max(abs(s1), abs(s2))
+    rate = root_modulus(p, q)
     repeated = setting.method != "gd" and abs(s1 - s2) <= REPEATED_RTOL * max(rate, 1e-300)
     complex_roots = s1.imag != 0.0 and not repeated
     out: dict[str, Any] = {

@@ -6,7 +6,11 @@ reaches (saddle, maximum, degenerate) to say why.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +30,29 @@ def _hessian(objective: Objective, x: np.ndarray) -> np.ndarray:
         return np.asarray(objective.hessian(x[None]), dtype=np.float64)[0]
 
 
+def _eigvalsh(h: np.ndarray) -> np.ndarray:
+    """Eigenvalues (ascending) of the symmetric part of ``h``; NaN when ``h`` is not finite
+    or LAPACK does not converge (never an exception: callers test ``np.isfinite``)."""
+    if not np.isfinite(h).all():
+        return np.full(h.shape[0], np.nan)
+    try:
+        return np.linalg.eigvalsh(0.5 * (h + h.T))
+    except np.linalg.LinAlgError:
+        return np.full(h.shape[0], np.nan)
+
+
+def _solve(h: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
+    """The least-squares solution of ``h x = rhs``; None when it is not finite or LAPACK's SVD
+    does not converge (a Hessian with entries near overflow, or a kink)."""
+    if not (np.isfinite(h).all() and np.isfinite(rhs).all()):
+        return None
+    try:
+        x = np.linalg.lstsq(h, rhs, rcond=None)[0]
+    except np.linalg.LinAlgError:
+        return None
+    return x if np.isfinite(x).all() else None
+
+
 def _search_minimizer(objective: Objective, start: np.ndarray) -> np.ndarray:
     """Damped Newton descent from ``start`` (eigenvalue-modified Hessian, Armijo backtracking);
     if it finds no minimizer, classify the critical point a plain Newton search on the gradient
@@ -36,17 +63,26 @@ def _search_minimizer(objective: Objective, start: np.ndarray) -> np.ndarray:
         if x is not None:
             return _polish(objective, x)
         c = _critical_point(objective, start)
+    if c is None and not np.isfinite(_hessian(objective, start)).all():
+        raise OptiscopeError(
+            f"{name}: the Hessian is not finite at the start {_fmt_point(start)} (the function "
+            "is not twice differentiable there, e.g. a kink), so the Newton search for a "
+            "minimizer cannot start; give another start"
+        )
     if c is None:
         raise OptiscopeError(
             f"{name}: no minimizer found near the start {_fmt_point(start)} (a Newton search "
             "neither reached a point with zero gradient nor stayed bounded)"
         )
-    lam = np.linalg.eigvalsh(_hessian(objective, c))
+    lam = _eigvalsh(_hessian(objective, c))
     where, eig = _fmt_point(c), ", ".join(num(v) for v in lam)
     if not np.isfinite(lam).all():
         raise OptiscopeError(f"{name}: the Hessian at the critical point {where} is not finite")
     # relative to the curvature at the start too: a degenerate point's Hessian tends to 0
-    scale = max(float(np.max(np.abs(lam))), float(np.max(np.abs(_hessian(objective, start)))))
+    at_start = np.abs(_hessian(objective, start))
+    scale = float(np.max(np.abs(lam)))
+    if np.isfinite(at_start).all():
+        scale = max(scale, float(np.max(at_start)))
     if lam[0] < -1e-8 * scale:
         kind = "a maximum" if lam[-1] < -1e-8 * scale else "a saddle"
         raise OptiscopeError(
@@ -77,7 +113,10 @@ def _descend(objective: Objective, x: np.ndarray, iters: int = 200) -> np.ndarra
             return None
         if not np.any(g):
             break
-        lam, vec = np.linalg.eigh(0.5 * (h + h.T))
+        try:
+            lam, vec = np.linalg.eigh(0.5 * (h + h.T))
+        except np.linalg.LinAlgError:
+            return None
         floor = 1e-8 * max(1.0, float(np.max(np.abs(lam))))
         step = -vec @ ((vec.T @ g) / np.maximum(np.abs(lam), floor))
         t, slope = 1.0, float(g @ step)
@@ -92,7 +131,7 @@ def _descend(objective: Objective, x: np.ndarray, iters: int = 200) -> np.ndarra
         if np.max(np.abs(x)) > 1e8 or f < -1e100:
             return None  # running away: unbounded below
     g = objective.grad(x[None])[0]
-    lam = np.linalg.eigvalsh(_hessian(objective, x))
+    lam = _eigvalsh(_hessian(objective, x))
     ok = np.isfinite(lam).all() and lam[0] > 0.0
     return x if ok and _norm(g) <= 1e-6 * max(1.0, g0) else None
 
@@ -129,7 +168,9 @@ def _critical_point(objective: Objective, x: np.ndarray, iters: int = 200) -> np
         norm = _norm(g)
         if not math.isfinite(norm) or norm == 0.0:
             break
-        step = np.linalg.lstsq(_hessian(objective, x), -g, rcond=None)[0]
+        step = _solve(_hessian(objective, x), -g)
+        if step is None:
+            break
         t = 1.0
         while t > 1e-12:
             g_new = objective.grad((x + t * step)[None])[0]
@@ -141,3 +182,56 @@ def _critical_point(objective: Objective, x: np.ndarray, iters: int = 200) -> np
         x, g = x + t * step, g_new
     ok = np.isfinite(g).all() and _norm(g) <= 1e-6 * max(1.0, g0)
     return x if ok else None
+
+
+FOUND_NOTE = "a local minimizer found numerically from the start (a Newton search)"
+_FOUND_CACHE_SIZE = 256
+_found: OrderedDict[tuple[str, str, tuple[float, ...]], np.ndarray | None] = OrderedDict()
+
+
+def with_found_minimum(objective: Objective, start: Sequence[float] | None = None) -> Objective:
+    """The objective with the minimizer that ``theory`` finds, for one without a known minimum.
+
+    For an objective with neither ``minimizers`` nor ``f_min`` (a typed-in formula), the damped
+    Newton search of ``local_model`` runs from ``start`` (default: the objective's start); when
+    it finds a local minimizer ``x*`` the result is a copy with ``minimizers = [x*]``,
+    ``f_min = f(x*)`` and ``minimum_note`` saying where they come from (when the Objective type
+    has that field). Otherwise (a known minimum, no Hessian, no minimizer found: a saddle,
+    unbounded below) the objective is returned unchanged. The search runs once per formula
+    and start (a bounded cache). Never raises for a search that fails.
+    """
+    known = np.asarray(objective.minimizers, dtype=np.float64).reshape(-1, objective.dim)
+    if len(known) or objective.f_min is not None or objective.hessian_fn is None:
+        return objective
+    if objective.dim != 2:
+        return objective
+    point = np.asarray(objective.start if start is None else start, dtype=np.float64).reshape(-1)
+    if point.shape != (2,) or not np.isfinite(point).all():
+        return objective
+    key = (objective.name, objective.formula, tuple(float(v) for v in point))
+    if key in _found:
+        _found.move_to_end(key)
+    else:
+        _found[key] = _find(objective, point)
+        if len(_found) > _FOUND_CACHE_SIZE:
+            _found.popitem(last=False)
+    x = _found[key]
+    if x is None:
+        return objective
+    with np.errstate(all="ignore"):
+        f_min = float(objective.value(x[None])[0])
+    changes: dict[str, Any] = {"minimizers": x[None].copy(), "f_min": f_min}
+    if "minimum_note" in {f.name for f in dataclasses.fields(objective)}:
+        changes["minimum_note"] = FOUND_NOTE
+    return dataclasses.replace(objective, **changes)
+
+
+def _find(objective: Objective, start: np.ndarray) -> np.ndarray | None:
+    """The search's minimizer, or None when it finds none (or the value there is not finite)."""
+    try:
+        with np.errstate(all="ignore"):
+            x = _search_minimizer(objective, start)
+            value = float(objective.value(x[None])[0])
+    except (OptiscopeError, ArithmeticError, np.linalg.LinAlgError):
+        return None
+    return x if math.isfinite(value) and np.isfinite(x).all() else None

@@ -27,6 +27,7 @@ PROBE_DISTANCE = 1e-4  # the curvature test's distance from x*, times max(1, |x*
 CURVATURE_CHANGE_MAX = 10.0  # curvature changing by more than this factor: not quadratic there
 CURVATURE_NOISE = 1e-12  # rounding allowance, relative to the largest curvature
 FLOAT_TINY = float(np.finfo(np.float64).tiny)  # 2.2e-308: smaller curvatures are subnormal
+FLOAT_HUGE = float(np.finfo(np.float64).max) / 8  # 2.2e307: 3L + mu must not overflow
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,7 +100,9 @@ def local_model(objective: Objective, point: Sequence[float] | None = None) -> L
         known = np.asarray(objective.minimizers, dtype=np.float64).reshape(-1, 2)  # [M, 2]
         if len(known):
             x = known[np.argmin(np.sum((known - start) ** 2, axis=1))]
-            source = "known minimizer nearest the start"
+            # a minimum found numerically (with_found_minimum) says so in its note
+            note = getattr(objective, "minimum_note", "")
+            source = note or "known minimizer nearest the start"
         else:
             x = _search_minimizer(objective, start)
             source = "local minimizer found by a damped Newton search from the start"
@@ -110,7 +113,13 @@ def local_model(objective: Objective, point: Sequence[float] | None = None) -> L
                 f"{name}: the Hessian at the minimizer {where} is not finite: the function is "
                 "not twice differentiable there (a kink), so no local quadratic model applies"
             )
-        lam, vec = np.linalg.eigh(0.5 * (h + h.T))
+        lam, vec = _eigh(h)
+        if not (np.isfinite(lam).all() and np.isfinite(vec).all()):
+            raise OptiscopeError(
+                f"{name}: the Hessian at the minimizer {where} has entries too large for "
+                f"float64 ({num(float(np.max(np.abs(h))))}): its eigenvalues overflow; rescale "
+                "the function"
+            )
         if lam[0] <= 0.0:
             raise OptiscopeError(
                 f"{name}: degenerate minimum at {where}: the Hessian there is singular or not "
@@ -123,6 +132,11 @@ def local_model(objective: Objective, point: Sequence[float] | None = None) -> L
                 f"float64's normal range ({num(FLOAT_TINY)}): step sizes like 2/L overflow; "
                 "rescale the function"
             )
+        if lam[1] > FLOAT_HUGE:
+            raise OptiscopeError(
+                f"{name}: the curvature at the minimizer {where} ({num(lam[1])}) is too close "
+                f"to float64's largest number: sums like L + mu overflow; rescale the function"
+            )
         _check_quadratic_near(objective, x, start, lam, vec)
         if lam[1] > KAPPA_MAX * lam[0]:
             raise OptiscopeError(
@@ -131,11 +145,14 @@ def local_model(objective: Objective, point: Sequence[float] | None = None) -> L
                 "the smallest eigenvalue is not resolved next to the largest (it may even be 0, "
                 "a degenerate minimum)"
             )
+        value = float(objective.value(x[None])[0])
+        if not math.isfinite(value):
+            raise OptiscopeError(f"{name}: the value at the minimizer {where} is not finite")
         return LocalQuadratic(
             function=name,
             start=start,
             point=x,
-            value=float(objective.value(x[None])[0]),
+            value=value,
             hessian=h,
             eigenvalues=lam,
             eigenvectors=vec,
@@ -182,6 +199,14 @@ def _check_quadratic_near(
         f"{num(delta)}: the function is not quadratic near that point (flatter, like w^4), so "
         "no local quadratic model applies and there is no linear rate"
     )
+
+
+def _eigh(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.linalg.eigh`` of the symmetric part; NaN instead of LAPACK's LinAlgError."""
+    try:
+        return np.linalg.eigh(0.5 * (h + h.T))
+    except np.linalg.LinAlgError:
+        return np.full(2, np.nan), np.full((2, 2), np.nan)
 
 
 def _as_point(p: Sequence[float] | np.ndarray, what: str) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 
 from optiscope.errors import OptiscopeError
 from optiscope.tables import num
-from optiscope.theory.linear import LinearSetting, char_roots, recurrence
+from optiscope.theory.linear import LinearSetting, char_roots, recurrence, root_modulus
 from optiscope.theory.model import LocalQuadratic, _as_point
 
 EXACT_STEPS_MAX = 2_000_000  # longer predictions use the envelope alone (an overestimate)
@@ -100,7 +100,7 @@ def _steps_to_tol(
             f"weight decay moves the fixed point off the minimizer: the loss gap stays at "
             f"{num(floor)} or more"
         )
-    if any(max(abs(s) for s in char_roots(p, q)) >= 1.0 for p, q, _ in recs):
+    if any(root_modulus(p, q) >= 1.0 for p, q, _ in recs):
         return None, "unstable or not contracting: the loss gap does not go to zero"
 
     def gap(k: np.ndarray, bound: bool) -> np.ndarray:
@@ -112,9 +112,10 @@ def _steps_to_tol(
     k_mono = 2
     for p, q, _ in recs:
         s1, s2 = char_roots(p, q)
-        r, sep = abs(s1), abs(s1 - s2)
+        r, sep = root_modulus(p, q), abs(s1 - s2)
         cap = 2.0 * r / sep if sep > 0.0 else math.inf
-        k_mono = max(k_mono, int(math.ceil(min(cap, r / (1.0 - r)))) + 2)
+        turn = min(cap, r / (1.0 - r), float(STEPS_MAX))  # r -> 1: past STEPS_MAX is "never"
+        k_mono = max(k_mono, int(math.ceil(turn)) + 2)
     lo = k_mono
     if gap(np.array([lo]), True)[0] <= tol:
         hi = lo

@@ -17,6 +17,7 @@ from optiscope.theory.model import LocalQuadratic, local_model
 from optiscope.theory.optimal import gd_optimal, heavy_ball_optimal, nesterov_optimal
 from optiscope.theory.predict import _steps_to_tol, check_tol
 
+EPS = float(np.finfo(np.float64).eps)  # 2.2e-16: the spacing of float64 numbers at 1
 LBFGS_REASON = (
     "L-BFGS builds its own curvature model from gradient differences (and line searches), so "
     "its step is not a fixed linear map of the error: no fixed linear rate"
@@ -49,6 +50,12 @@ def theory_report(
     linear theory is for a constant lr, and predicting with the schedule's first lr would be
     wrong as soon as it changes (a note gives the constant-lr stability limit instead).
     ``momentum_form=seed`` with a constant lr is torch's iteration, so it is predicted.
+
+    Every number is finite (None where undefined). Settings at float64's edges get a reason
+    instead of inf or NaN: an lr whose ``(lr*lambda)^2`` overflows is unstable without roots;
+    dampening 1 (the gradient never enters the buffer again) cannot converge; a setting that
+    is stable in exact arithmetic but whose rate rounds to 1 (``lr = 5e-324``, momentum
+    ``1 - 1e-16``) stays ``stable`` with no steps to the tolerance.
     """
     from optiscope.objectives import get_objective
     from optiscope.optimizers import get_optimizer
@@ -108,10 +115,14 @@ def _run_report(
     schedule = schedule_of(params)
     if schedule is not None:
         return run | _scheduled_run(model, setting, schedule)
+    overflow = _overflow_run(model, setting)
+    if overflow is not None:
+        return run | overflow
     wd = setting.weight_decay
     dirs = [direction(setting, float(lam) + wd) for lam in model.eigenvalues]
     rate = max(d["rate"] for d in dirs)
     stable = rate < 1.0
+    lr_max = stable_lr_max(setting, model.L)
     notes: list[str] = []
     if params.get("momentum_form") == "seed":
         notes.append(
@@ -139,7 +150,19 @@ def _run_report(
             "k*rate^k, slower than rate^k by the factor k"
         )
     steps, how = _steps_to_tol(model, setting, x0, tol) if stable else (None, "")
-    if not stable:
+    if setting.effective_lr == 0.0:  # dampening 1
+        reason = (
+            "dampening 1: from the second step on the gradient never enters the buffer, which "
+            "only decays (a root of modulus 1): the iterate coasts to a stop and cannot converge"
+        )
+    elif not stable and 0.0 < setting.effective_lr < lr_max:
+        stable = True  # stable in exact arithmetic; float64 cannot show the decay
+        reason = (
+            f"stable in exact arithmetic, but the rate rounds to 1 in float64 (lr*lambda = "
+            f"{num(setting.effective_lr * model.mu)}, momentum {num(setting.momentum)}: 1 - rate "
+            f"is below float64's resolution {num(EPS)}), so no step changes the error measurably"
+        )
+    elif not stable:
         reason = "unstable: the largest root modulus is >= 1, so the error grows (or stalls)"
     elif steps is None:
         reason = how
@@ -147,7 +170,6 @@ def _run_report(
         reason = None
         if how != "exact":
             notes.append(f"steps to tol: {how}")
-    lr_max = stable_lr_max(setting, model.L)
     return run | {
         "method": setting.method,
         "effective_lr": setting.effective_lr,
@@ -165,6 +187,26 @@ def _run_report(
         "reason": reason,
         "notes": notes,
     }
+
+
+def _overflow_run(model: LocalQuadratic, setting: LinearSetting) -> dict[str, Any] | None:
+    """A no-prediction entry when ``(lr*lambda)^2`` (with the weight-decayed curvature)
+    overflows float64: the roots' discriminant, so roots and rates, would be inf or NaN.
+    Such an lr is far beyond the stability limit, so the entry says unstable, with that
+    limit; None when the numbers are finite."""
+    curv = model.L + setting.weight_decay
+    h = setting.lr * curv * (1.0 + setting.momentum)
+    if math.isfinite(h * h):  # the roots' discriminant squares p ~ lr*lambda
+        return None
+    lr_max = stable_lr_max(setting, model.L)
+    limit = "" if not math.isfinite(lr_max) else f"; the stability limit is lr < {num(lr_max)}"
+    return _no_prediction(
+        setting.method,
+        f"lr*lambda = {num(setting.lr)}*{num(curv)} overflows float64{limit}: unstable",
+        [],
+        effective_lr=setting.effective_lr,
+        momentum=setting.momentum,
+    ) | {"stable": False, "stable_lr_max": _json_float(lr_max)}
 
 
 def _scheduled_run(model: LocalQuadratic, setting: LinearSetting, schedule: str) -> dict[str, Any]:

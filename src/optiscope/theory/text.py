@@ -54,6 +54,9 @@ def _run_text(run: Mapping[str, Any], tol: float) -> str:
     lr_max = run["stable_lr_max"]
     bound = "" if lr_max is None else f" (stability limit lr < {g(lr_max)})"
     if not run["stable"]:
+        reason = str(run["reason"])
+        if not reason.startswith("unstable"):  # dampening 1: no growth, but no convergence
+            return f"{head}: {reason}"
         return f"{head}: UNSTABLE{bound}: largest root modulus {g(run['predicted_rate'])} >= 1"
     parts = [f"{head}: stable{bound}, rate {g(run['predicted_rate'])} per step"]
     for d in run["per_direction"]:
