@@ -1,6 +1,6 @@
 """The seed note's three optimizer classes, transcribed as the reference for parity tests.
 
-Kept as close to the note's code (shared/seed) as possible: scalar w1, w2; printing removed.
+Kept as close to the note's code (docs/seed-note.md) as possible: scalar w1, w2; printing removed.
 """
 
 import numpy as np

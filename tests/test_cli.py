@@ -157,7 +157,7 @@ BAD_INPUTS = [
     (["run", "w1" * 50_000, "sgd"], "long"),
     (["run", "quadratic:kappa=0.5", "sgd"], "kappa"),
     (["run", "quadratic:tilt=3", "sgd"], "tilt"),
-    (["compare", "aniso"], "optspecs"),
+    (["compare", "aniso"], "OPTSPEC"),
     (["run"], "function"),
     (["frobnicate"], "frobnicate"),
 ]

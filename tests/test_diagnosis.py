@@ -56,6 +56,19 @@ def test_a_run_heading_into_a_local_minimum_is_told_so():
     assert "is heading into a local minimum" in _text(run)
 
 
+def test_momentum_circling_into_a_local_minimum_is_heading_into_it():
+    """Heavy ball with momentum 0.99 spirals into the basin of (1.99, 1.99): its distance to
+    that minimizer oscillates, so its peaks, not its end point, show the approach."""
+    f = osc.get_objective("rastrigin")
+    spec = "momentum:lr=0.001,momentum=0.99"
+    run = explain(f, [spec], steps=500, start=(2.2, 2.2))["runs"][0]
+    assert run["where"]["kind"] == "local_minimum" and not run["where"]["stuck"]
+    traj = osc.run(f, *osc.get_optimizer(spec), steps=500, start=(2.2, 2.2))
+    dist = np.linalg.norm(traj.positions[-125:, 0] - np.array(run["where"]["point"]), axis=1)
+    assert dist[62:].max() < dist[:62].max() and dist[-1] > dist[0]  # peaks fall, ends do not
+    assert run["theory"] is None and "needs about" not in _text(run)
+
+
 def test_a_run_bouncing_at_an_unstable_lr_is_not_called_stuck():
     run = explain("rastrigin", ["sgd:lr=0.1"], steps=100)["runs"][0]
     assert run["where"] is None and "cannot settle" in _text(run)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import sympy.parsing.sympy_parser
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from optiscope.errors import OptiscopeError
@@ -144,7 +144,7 @@ def test_value_matches_independent_numpy(formula: tuple[str, Fn], seed: int) -> 
     ours = objective_from_expression(text).value(x)
     ref, scale = _reference(fn, x)
     ok = np.isfinite(ref) & np.isfinite(scale)
-    assert ok.any(), text
+    assume(ok.any())  # a formula undefined at every sample point has nothing to compare
     assert np.all(np.isfinite(ours[ok])), text
     np.testing.assert_array_less(np.abs(ours - ref)[ok], 1e-9 * (1 + scale[ok]), err_msg=text)
 
@@ -157,7 +157,7 @@ def test_gradient_and_hessian_match_central_differences(formula: tuple[str, Fn],
     x = _points(seed)
     _, scale = _reference(fn, x)
     ok = scale < 1e6  # finite differences lose their digits beyond this
-    assert ok.any(), text
+    assume(ok.any())  # e.g. a constant (((pi)**3)**3)**3 puts every point beyond it
     g, h = obj.grad(x), obj.hessian(x)  # [B, 2], [B, 2, 2]
     fd_g = _central(obj.value, x, 1e-6)
     fd_h = _central(obj.grad, x, 1e-6)  # [B, 2 (grad), 2 (coordinate)]

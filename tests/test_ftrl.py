@@ -1,6 +1,6 @@
 """FTRL-Proximal against two independent transcriptions written here as scalar loops:
 the Keras update formula (keras/src/optimizers/ftrl.py ``update_step``) and McMahan et al.
-2013, Algorithm 1, under the mapping of ../shared/REFERENCE.md (lr = alpha, Keras l2 =
+2013, Algorithm 1, under the mapping of docs/reference.md (lr = alpha, Keras l2 =
 paper l2 / 2, lr_power = -0.5, initial_accumulator_value = 0, w0 = 0).
 
 Measured worst differences over 200 steps, every case below, relative to max(1, |w|):

@@ -300,9 +300,10 @@ def test_diverged_row_gives_finite_or_none_metrics_without_warnings():
     json.dumps([good, bad], allow_nan=False)
     assert bad["diverged_at"] == traj.diverged_at[1]
     assert bad["steps_to_tol"] is None and bad["rate"] is None and bad["cycle_period"] is None
+    assert bad["overshoot"] is None and bad["overshoot_per_direction"] == [None, None]
     assert bad["evaluations"] == traj.diverged_at[1] - 1
     assert bad["zigzag_per_direction"] == [0.0, 1.0]  # |1 - 0.2*16| = 2.2: flips, grows
-    for key in ("path_length", "efficiency", "overshoot", "loss_final", "distance_final"):
+    for key in ("path_length", "efficiency", "loss_final", "distance_final"):
         assert np.isfinite(bad[key])
     assert good["rate"] == pytest.approx(0.8, rel=1e-4)
 

@@ -1,6 +1,6 @@
 """Seed parity: the study note's own optimizer classes, transcribed, against optiscope.
 
-The three classes in seed_reference.py are the seed note's code (../shared/seed/), kept as close to the
+The three classes in seed_reference.py are the seed note's code (docs/seed-note.md), kept as close to the
 original as possible (scalar w1, w2; printing removed). optiscope must reproduce their
 trajectories to 1e-12 for lr 0.1, 50 steps from (1, 1) on the isotropic and the anisotropic
 bowl, for every momentum alpha and RMSProp beta the note tried.

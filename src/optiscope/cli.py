@@ -93,38 +93,52 @@ out = Console(file=_Stdout(), width=None if sys.stdout.isatty() else 160)  # pip
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
 StepsOpt = Annotated[
-    int, typer.Option("--steps", "-n", help="Number of optimizer steps (1 to 100000).")
+    int, typer.Option("--steps", "-n", metavar="N", help="Number of optimizer steps (1 to 100000).")
 ]
 StartOpt = Annotated[
     str | None,
     typer.Option(
         "--start",
+        metavar="W1,W2",
         help="Start point W1,W2 (default: the function's own start). "
         "Negative values: --start=-1.5,2",
     ),
 ]
 TolOpt = Annotated[
-    float, typer.Option("--tol", help="Loss-gap tolerance for 'steps to tol' (f - f_min <= tol).")
+    float,
+    typer.Option(
+        "--tol",
+        metavar="TOL",
+        help="Loss-gap tolerance: a run has reached it at a step where f - f_min <= TOL.",
+    ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object instead of the table or text.")
+]
 PathOpt = Annotated[
     bool, typer.Option("--path", help="With --json: include every run's path [[w1, w2], ...].")
 ]
 NoiseOpt = Annotated[
     float,
     typer.Option(
-        "--noise", help="Std of Gaussian noise added to every gradient (0: exact gradients)."
+        "--noise",
+        metavar="SIGMA",
+        help="Std of Gaussian noise added to every gradient (0: exact gradients).",
     ),
 ]
 BatchOpt = Annotated[
     str,
     typer.Option(
         "--batch-size",
+        metavar="SIZE",
         help="Data objectives: examples per gradient; full = GD, 1 = SGD, between = mini-batch.",
     ),
 ]
 SeedOpt = Annotated[
-    int, typer.Option("--seed", help="Seed of the noise and the shuffles (same seed, same run).")
+    int,
+    typer.Option(
+        "--seed", metavar="SEED", help="Seed of the noise and the shuffles (same seed, same run)."
+    ),
 ]
 
 
@@ -267,15 +281,24 @@ def _stochastic_text(objective: Objective, data: dict[str, Any]) -> str:
 
 @app.command("run")
 def run_command(
-    function: Annotated[str, typer.Argument(help="Catalogue spec or formula in w1, w2.")],
-    optspec: Annotated[str, typer.Argument(help="Optimizer spec, e.g. adam:lr=0.1.")],
+    function: Annotated[
+        str, typer.Argument(metavar="FUNCTION", help="Catalogue spec or formula in w1, w2.")
+    ],
+    optspec: Annotated[
+        str, typer.Argument(metavar="OPTSPEC", help="Optimizer spec, e.g. adam:lr=0.1.")
+    ],
     steps: StepsOpt = 100,
     start: StartOpt = None,
     tol: TolOpt = metrics.DEFAULT_TOL,
     as_json: JsonOpt = False,
     with_path: PathOpt = False,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Write the figure (contour, 3-D, loss) here.")
+        Path | None,
+        typer.Option(
+            "--plot",
+            metavar="FILE",
+            help="Write the figure (contour, 3-D, loss) here; the suffix names the format (.png, .pdf, .svg, ...).",
+        ),
     ] = None,
     noise: NoiseOpt = 0.0,
     batch_size: BatchOpt = "full",
@@ -309,13 +332,20 @@ COMPARE_FOLDER = "compare_out"  # not seed's out/: a comparison never overwrites
 
 @app.command("compare")
 def compare_command(
-    function: Annotated[str, typer.Argument(help="Catalogue spec or formula in w1, w2.")],
-    optspecs: Annotated[list[str], typer.Argument(help="One or more optimizer specs.")],
+    function: Annotated[
+        str, typer.Argument(metavar="FUNCTION", help="Catalogue spec or formula in w1, w2.")
+    ],
+    optspecs: Annotated[
+        list[str], typer.Argument(metavar="OPTSPEC...", help="One or more optimizer specs.")
+    ],
     steps: StepsOpt = 100,
     start: StartOpt = None,
     tol: TolOpt = metrics.DEFAULT_TOL,
     out_dir: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for compare.png, table.md, runs.json.")
+        Path,
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="Folder for compare.png, table.md, runs.json."
+        ),
     ] = Path(COMPARE_FOLDER),
     as_json: JsonOpt = False,
     with_path: PathOpt = False,
@@ -406,7 +436,8 @@ adam, ...) takes the same flags; --seed fixes the randomness (same seed, same nu
 @app.command("optimizers")
 def optimizers_command(
     name: Annotated[
-        str | None, typer.Argument(help="Show one optimizer in full (its update rule).")
+        str | None,
+        typer.Argument(metavar="[NAME]", help="Show one optimizer in full (its update rule)."),
     ] = None,
 ) -> None:
     """List the optimizers with their hyperparameters, defaults and meanings."""
@@ -415,7 +446,7 @@ def optimizers_command(
     if name is not None:
         optimizer, _ = get_optimizer(name)  # validates the name
         out.print(f"[bold]{optimizer.name}[/bold]: {optimizer.summary}")
-        out.print(type(optimizer).__doc__ or "", markup=False)
+        out.print(_plain_text(type(optimizer).__doc__ or ""), markup=False, highlight=False)
         out.print(_hyperparameter_table(optimizer))
         out.print("Any optimizer also takes a learning-rate schedule (see `optiscope optimizers`).")
         return
@@ -434,6 +465,17 @@ def optimizers_command(
     out.print(STOCHASTIC_HELP, markup=False, highlight=False)
 
 
+def _plain_text(doc: str) -> str:
+    """A docstring as terminal text: dedented, without reStructuredText's ``code`` quotes
+    and ``::`` block markers."""
+    import inspect
+    import re
+
+    text = inspect.cleandoc(doc)
+    text = re.sub(r"``(.+?)``", r"\1", text)
+    return text.replace("::\n", ":\n")
+
+
 def _hyperparameter_table(optimizer) -> Table:
     table = Table(show_header=True, box=None, pad_edge=False)
     for column in ("hyperparameter", "default", "valid", "meaning"):
@@ -445,9 +487,12 @@ def _hyperparameter_table(optimizer) -> Table:
 
 @app.command("theory")
 def theory_command(
-    function: Annotated[str, typer.Argument(help="Catalogue spec or formula in w1, w2.")],
+    function: Annotated[
+        str, typer.Argument(metavar="FUNCTION", help="Catalogue spec or formula in w1, w2.")
+    ],
     optspecs: Annotated[
-        list[str] | None, typer.Argument(help="Optimizer specs to predict (optional).")
+        list[str] | None,
+        typer.Argument(metavar="[OPTSPEC...]", help="Optimizer specs to predict (optional)."),
     ] = None,
     start: StartOpt = None,
     tol: TolOpt = metrics.DEFAULT_TOL,
@@ -473,14 +518,23 @@ def theory_command(
 
 @app.command("explain")
 def explain_command(
-    function: Annotated[str, typer.Argument(help="Catalogue spec or formula in w1, w2.")],
-    optspecs: Annotated[list[str], typer.Argument(help="One or more optimizer specs.")],
+    function: Annotated[
+        str, typer.Argument(metavar="FUNCTION", help="Catalogue spec or formula in w1, w2.")
+    ],
+    optspecs: Annotated[
+        list[str], typer.Argument(metavar="OPTSPEC...", help="One or more optimizer specs.")
+    ],
     steps: StepsOpt = 100,
     start: StartOpt = None,
     tol: TolOpt = metrics.DEFAULT_TOL,
     as_json: JsonOpt = False,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Write the figure (contour, 3-D, loss) here.")
+        Path | None,
+        typer.Option(
+            "--plot",
+            metavar="FILE",
+            help="Write the figure (contour, 3-D, loss) here; the suffix names the format (.png, .pdf, .svg, ...).",
+        ),
     ] = None,
     noise: NoiseOpt = 0.0,
     batch_size: BatchOpt = "full",
@@ -536,7 +590,10 @@ def explain_command(
 @app.command("seed")
 def seed_command(
     out_dir: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for the figures, summary.md, summary.json.")
+        Path,
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="Folder for the figures, summary.md, summary.json."
+        ),
     ] = Path("out"),
     tol: TolOpt = metrics.DEFAULT_TOL,
 ) -> None:

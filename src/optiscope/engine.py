@@ -182,8 +182,7 @@ def run(
     _check_api_types(objective, optimizer)
     check_source_matches(gradient, objective)
     settings, x = _broadcast(objective, optimizer, settings, start)
-    if not (isinstance(steps, int | np.integer) and 1 <= steps <= MAX_STEPS):
-        raise OptiscopeError(f"invalid steps: {steps!r} (valid: 1 <= steps <= {MAX_STEPS})")
+    check_steps(steps)
     batch = x.shape[0]
     hp = optimizer.stack(settings)
     optimizer.validate(hp)
@@ -302,6 +301,14 @@ def check_gradient_source(optimizer: Optimizer, stochastic: bool) -> None:
 
 
 # --- memory -------------------------------------------------------------------------------
+
+
+def check_steps(steps: Any) -> None:
+    """Refuse a number of steps that is not an integer in ``1 .. MAX_STEPS``."""
+    if isinstance(steps, bool) or not (
+        isinstance(steps, int | np.integer) and 1 <= steps <= MAX_STEPS
+    ):
+        raise OptiscopeError(f"invalid steps: {steps!r} (valid: 1 <= steps <= {MAX_STEPS})")
 
 
 def estimate_memory(
@@ -441,7 +448,7 @@ def _broadcast(
     start: Sequence[float] | np.ndarray | None,
 ) -> tuple[list[dict[str, Any]], np.ndarray]:
     """B complete settings and a ``[B, D]`` start array, broadcasting a single setting or
-    start; every setting is completed and checked by ``optimizer.complete``."""
+    start; every setting is completed and checked by ``optimizer.complete_all``."""
     if isinstance(settings, Mapping):
         settings = [settings]
     if isinstance(settings, str | bytes) or not isinstance(settings, Sequence | np.ndarray):
@@ -449,7 +456,7 @@ def _broadcast(
             "settings must be a dict of hyperparameters such as {'lr': 0.1} or a list of them, "
             f"got {type(settings).__name__}"
         )
-    settings = [optimizer.complete(s) for s in settings]
+    settings = optimizer.complete_all(settings)
     if not settings:
         raise OptiscopeError("no hyperparameter settings to run")
     x0 = _start_array(objective.start if start is None else start)

@@ -18,10 +18,12 @@ from optiscope.engine import (
     Trajectories,
     check_gradient_source,
     check_memory,
+    check_steps,
     estimate_memory,
     has_schedule,
     run,
 )
+from optiscope.errors import OptiscopeError
 from optiscope.objectives.base import Objective
 from optiscope.optimizers import get_optimizer
 from optiscope.optimizers.base import Optimizer
@@ -115,6 +117,12 @@ def run_specs(
     is independent of the others and of how the specs are grouped. ``progress(done, total)``
     reports steps done over all groups.
     """
+    if isinstance(specs, str) or not isinstance(specs, Sequence):
+        raise OptiscopeError(
+            f"specs must be a list of optimizer specs such as ['sgd:lr=0.1'], "
+            f"got {type(specs).__name__}"
+        )
+    check_steps(steps)
     parsed, options = [], []
     for spec in specs:
         optimizer_spec, gradient = split_gradient_options(spec)

@@ -47,6 +47,7 @@ from optiscope.theory.model import LocalQuadratic
 from optiscope.theory.noise import gradient_noise, noise_floor
 from optiscope.theory.predict import _steps_to_tol, check_tol
 
+RATE_ROUNDING = 1e-12  # a predicted rate below this is an exact 0 up to rounding
 OVERSHOOT_WORTH_SAYING = 0.01  # below 1% of the starting distance an overshoot is not news
 TAIL_MIN_STEPS = 10  # fewer steps after the transient: the floor is not measured
 TRANSIENT_SHARE = 0.01  # the transient ends when the noise-free gap is below 1% of the floor
@@ -120,8 +121,9 @@ def _diverged_sentence(label: str, m: Mapping[str, Any], record: Mapping[str, An
             f"was stopped there (loss {num(m['loss_final'])} at its last point inside)."
         )
     return (
-        f"{label} diverged at step {k}: its iterates blew up, so the run was "
-        f"stopped there (last finite loss {num(m['loss_final'])})."
+        f"{label} diverged at step {k}: the step gave a non-finite point, loss or gradient "
+        "(an overflow, or a point where the function is undefined), so the run was stopped "
+        f"there (last finite loss {num(m['loss_final'])})."
     )
 
 
@@ -410,13 +412,16 @@ def stuck_in_local_minimum(
 
 
 def _approaching(path: np.ndarray, point: np.ndarray) -> bool:
-    """Whether the path closed in on ``point`` over the last quarter of the run: its distance
-    there ends lower than it started and never rises above its starting value (a run that
-    bounces through the basin, at an unstable lr, does not)."""
+    """Whether the path closed in on ``point`` over the last quarter of the run: the largest
+    distance in the quarter's second half is below the largest in its first half. Peaks are
+    compared so that an oscillating approach
+    (momentum circling into the basin) counts; a run that bounces through the basin at an
+    unstable lr does not."""
     with np.errstate(all="ignore"):
         dist = np.sqrt(np.sum((path - point) ** 2, axis=1))
-    quarter = dist[-max(2, len(dist) // 4) :]
-    closer = quarter[-1] < quarter[0] and np.max(quarter) <= quarter[0]
+    quarter = dist[-max(4, len(dist) // 4) :]
+    half = len(quarter) // 2
+    closer = np.max(quarter[half:]) < np.max(quarter[:half])
     return bool(np.isfinite(quarter).all() and closer)
 
 
@@ -667,14 +672,24 @@ def saddle_entry(
 
 # ---------------------------------------------------------------------------- best settings
 def best_settings_sentences(report: Mapping[str, Any]) -> list[str]:
-    """The theory's best settings for the function (quadratic or local quadratic model)."""
+    """The theory's best settings for the minimum it models (quadratic or local model).
+
+    The sentence names that minimum: after a run stuck elsewhere it is still the one the
+    theory is about. A rate below ``RATE_ROUNDING`` is the rounding of an exact 0 (a round
+    bowl, where lr = 1/L lands on the minimum in one step) and reads 0.
+    """
     gd, hb, nes = report["gd"], report["momentum"], report["nesterov"]
+
+    def rate(value: float) -> str:
+        return num(0.0 if abs(value) < RATE_ROUNDING else value)
+
     return [
-        f"Best settings by theory (kappa {num(report['kappa'])}): gradient descent lr "
-        f"{num(gd['optimal_lr'])} (rate {num(gd['rate'])} per step); heavy-ball momentum lr "
-        f"{num(hb['optimal_lr'])} with momentum {num(hb['optimal_momentum'])} (rate "
-        f"{num(hb['rate'])}); Nesterov lr {num(nes['optimal_lr'])} with momentum "
-        f"{num(nes['optimal_momentum'])} (rate {num(nes['rate'])})."
+        f"Best settings by theory for the minimum at {_fmt_point(report['point'])} (kappa "
+        f"{num(report['kappa'])}): gradient descent lr {num(gd['optimal_lr'])} (rate "
+        f"{rate(gd['rate'])} per step); heavy-ball momentum lr {num(hb['optimal_lr'])} with "
+        f"momentum {num(hb['optimal_momentum'])} (rate {rate(hb['rate'])}); Nesterov lr "
+        f"{num(nes['optimal_lr'])} with momentum {num(nes['optimal_momentum'])} (rate "
+        f"{rate(nes['rate'])})."
     ]
 
 

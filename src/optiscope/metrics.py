@@ -284,7 +284,8 @@ def overshoot_per_direction(traj: Trajectories) -> np.ndarray:
     ``overshoot[i] = max_k max(0, -sign(c_0[i]) * c_k[i]) / |c_0[i]|``, the largest excursion to
     the side opposite the start, relative to the starting offset along that direction. 0 when
     the path never crosses; NaN when ``|c_0[i]| <= 1e-9 * ||x_0 - x*||`` (no start offset along
-    it) or the eigen-directions are undefined.
+    it), the eigen-directions are undefined, or the row diverged (an overshoot is a swing past
+    the minimum; a path that ran away has no swing to measure).
     """
     return _overshoot_per_direction(traj, eigen_directions(traj))
 
@@ -301,6 +302,7 @@ def _overshoot_per_direction(traj: Trajectories, eig: EigenDirections | None) ->
         c0[:, i] = c[0]
         excursion[:, i] = np.maximum(0.0, -np.sign(c[0])[None] * c).max(axis=0)
     defined = (np.abs(c0) > START_NOISE * start[:, None]) & eig.defined[:, None]
+    defined &= (traj.diverged_at < 0)[:, None]
     return _safe_divide(excursion, np.abs(c0), defined)
 
 

@@ -27,7 +27,9 @@ import io
 import json
 import math
 import os
+import stat
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -102,11 +104,18 @@ def prepare_folder(folder: Path | str) -> Path:
 
 
 def check_target(path: Path | str, what: str = "file") -> Path:
-    """Refuse a destination that is a folder or an existing non-regular file (a device)."""
+    """Refuse a destination that is a folder, an existing non-regular file (a device) or a
+    name the system cannot take (too long, a file used as a folder on the way)."""
     path = Path(path)
-    if path.is_dir():
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as err:
+        raise output_error(what, path, err) from None
+    if stat.S_ISDIR(mode):
         raise OutputError(f"cannot write {what} {printable(str(path))}: it is a folder")
-    if path.exists() and not path.is_file():
+    if not stat.S_ISREG(mode):
         raise OutputError(f"cannot write {what} {printable(str(path))}: it is not a regular file")
     return path
 
@@ -163,7 +172,8 @@ def figure_path(path: Path | str) -> tuple[Path, str]:
 def render_figure(fig: Any, fmt: str, dpi: int) -> bytes:
     """The bytes of ``fig`` drawn in format ``fmt`` (nothing touches the disk)."""
     buffer = io.BytesIO()
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # layout advice on crowded figures is not the user's
         fig.savefig(buffer, dpi=dpi, format=fmt)
     return buffer.getvalue()
 

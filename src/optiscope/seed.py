@@ -1,7 +1,7 @@
 """The seed note's experiments, registered by name and reproduced in one call.
 
-The study note (shared/seed) ran gradient descent ("SGD"), Momentum and RMSProp with lr 0.1 for
-50 steps from (1, 1) on the isotropic bowl ``w1^2 + w2^2`` and the anisotropic bowl
+The study note (docs/seed-note.md) ran gradient descent ("SGD"), Momentum and RMSProp with lr
+0.1 for 50 steps from (1, 1) on the isotropic bowl ``w1^2 + w2^2`` and the anisotropic bowl
 ``w1^2 + 8*w2^2``. ``run_seed`` repeats every one of those runs, adds the setting the theory
 says is best for momentum on the anisotropic bowl, and writes one figure per experiment, a
 ``summary.md`` table with the measured metrics, the predicted rate and a diagnosis, and

@@ -14,7 +14,7 @@ from optiscope.errors import OptiscopeError
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # ASCII only, matched whole (fullmatch)
 # A plain ASCII decimal number: float() alone would also read "１" (fullwidth), Arabic-Indic
 # digits, "1_000" and "nan", which a user did not mean as these numbers.
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 MAX_SPEC_LENGTH = 2000
 
 

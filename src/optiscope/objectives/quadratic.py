@@ -12,7 +12,7 @@ from optiscope.objectives._build import fmt, make_objective
 from optiscope.objectives.base import Objective
 from optiscope.objectives.registry import Param, register
 
-_SEED = "the seed note (shared/seed): momentum and RMSProp on a hand-written quadratic"
+_SEED = "the seed note (docs/seed-note.md): momentum and RMSProp on a hand-written quadratic"
 _THEORY = (
     "Polyak 1964, Some methods of speeding up the convergence of iteration methods, "
     "USSR Comput. Math. Math. Phys. 4(5); Goh 2017, Why Momentum Really Works, Distill"

@@ -182,6 +182,31 @@ class Optimizer:
             )
         return self.resolve({str(k): self._checked_value(str(k), v) for k, v in setting.items()})
 
+    def complete_all(self, settings: Sequence[Any]) -> list[dict[str, Any]]:
+        """:meth:`complete` for B settings, fast for the common case of a grid.
+
+        A setting that already names every hyperparameter, with numbers (or a choice's text)
+        and nothing else (no schedule, no text to parse), is only type-checked here: its ranges
+        and combinations are checked once for the whole stacked batch by :meth:`validate`,
+        which ``engine.run`` calls. Any other setting goes through :meth:`complete`.
+        """
+        names = {h.name: h for h in (*self.hyperparams, *self.options)}
+        required = {h.name for h in self.hyperparams}
+        done = []
+        for setting in settings:
+            plain = (
+                isinstance(setting, Mapping)
+                and required <= setting.keys() <= names.keys()
+                and all(
+                    not isinstance(v, str) or names[k].kind == "choice" for k, v in setting.items()
+                )
+            )
+            if plain:
+                done.append({k: self._checked_value(k, v) for k, v in setting.items()})
+            else:
+                done.append(self.complete(setting))
+        return done
+
     def _checked_value(self, key: str, value: Any) -> Any:
         """``value`` if its type fits hyperparameter ``key`` (unknown keys: resolve names them)."""
         from optiscope import schedules

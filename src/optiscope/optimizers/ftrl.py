@@ -72,7 +72,7 @@ class Ftrl(Optimizer):
         z    <- z + g - sigma * w
         n    <- n + g^2
 
-    Mapping (../shared/REFERENCE.md): lr = alpha, beta = beta, l1 = l1, Keras l2 = paper
+    Mapping (docs/reference.md): lr = alpha, beta = beta, l1 = l1, Keras l2 = paper
     l2 / 2 (Keras's q carries 2*l2), lr_power = -0.5, initial_accumulator_value = 0,
     l2_shrinkage = 0 and start point w0 = 0; then the two give the same iterates to rounding.
     The paper computes w from (z, n) at the start of a round, Keras at the end of the previous

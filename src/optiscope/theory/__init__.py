@@ -2,7 +2,7 @@
 
 Near a strict local minimizer ``x*`` every smooth function is, to second order, the quadratic
 ``f(x) ~ f(x*) + 1/2 (x - x*)^T H (x - x*)`` with ``H`` its Hessian there (analytic for the
-catalogue, symbolic for typed-in formulas). ``local_model`` builds that model; the rest is the
+catalogue, exact derivatives of the formula tree for typed-in formulas). ``local_model`` builds that model; the rest is the
 linear-iteration theory of that quadratic (nothing here runs an optimizer):
 
 - eigenvalues ``mu = lambda_min <= L = lambda_max`` of ``H``, ``kappa = L/mu``, the direction of
@@ -40,7 +40,7 @@ USSR Comput. Math. Math. Phys. 4(5) (heavy ball, its optimal tuning); Goh 2017, 
 Really Works", Distill (eigen-direction analysis, critical damping); Lessard, Recht & Packard
 2016, "Analysis and design of optimization algorithms via integral quadratic constraints",
 SIAM J. Optim. 26(1) (Nesterov's tuning for quadratics). The iterations are torch.optim.SGD's
-(see shared/REFERENCE.md): for a constant lr the seed's momentum form is the same iteration.
+(see docs/reference.md): for a constant lr the seed's momentum form is the same iteration.
 """
 
 from optiscope.theory.adaptive import SIGN_DESCENT_MAX

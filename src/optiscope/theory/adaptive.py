@@ -82,7 +82,7 @@ def _adaptive_run(model: LocalQuadratic, name: str, params: Mapping[str, Any]) -
     normalized step does not shrink with the gradient, so RMSProp (non-centered, no momentum,
     ``eps`` much smaller than the gradient at the band) ends in a 2-cycle at ``+-lr/2`` per
     coordinate around the minimizer (step ``lr`` across), for any alpha: where the effective
-    step ``lr/sqrt(v)`` reaches the edge of stability (shared/REFERENCE.md; the seed's RMSProp
+    step ``lr/sqrt(v)`` reaches the edge of stability (docs/reference.md; the seed's RMSProp
     alpha = 0.1, lr = 0.1 ends at ``+-0.05``). In a rotated narrow valley it may first crawl a
     long time along the valley. The band is a constant lr's: under a learning-rate schedule
     (``schedule`` other than constant) it follows the schedule's lr, so no band is given.

@@ -71,7 +71,7 @@ def recurrence(setting: LinearSetting, lam: float) -> tuple[float, float, float]
       (Polyak 1964; Goh 2017);
     - Nesterov (w -= lr (g + b buf), the look-ahead iterate):
       ``x_{k+1} = (1 + b)(1 - h) x_k - b (1 - h) x_{k-1}`` and ``x_1 = (1 - (1 + b) h) x_0``
-      (shared/REFERENCE.md; the same polynomial as Lessard et al. 2016's form).
+      (docs/reference.md; the same polynomial as Lessard et al. 2016's form).
     """
     h, b = setting.lr * lam, setting.momentum
     if setting.method == "gd":

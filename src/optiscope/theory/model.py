@@ -2,7 +2,7 @@
 
 Near a strict local minimizer ``x*`` every smooth function is, to second order, the quadratic
 ``f(x) ~ f(x*) + 1/2 (x - x*)^T H (x - x*)`` with ``H`` its Hessian there (analytic for the
-catalogue, symbolic for typed-in formulas). ``local_model`` builds that model.
+catalogue, exact derivatives of the formula tree for typed-in formulas). ``local_model`` builds that model.
 """
 
 from __future__ import annotations
