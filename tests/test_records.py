@@ -308,7 +308,7 @@ def test_available_memory_reads_the_system_and_the_limits(monkeypatch):
     assert free is None or free > 0
     if free is None:
         return
-    used = engine._own_usage()["VmSize"]
+    used = engine._proc_kib("/proc/self/status", ("VmSize",))["VmSize"]
     limits = {engine.resource.RLIMIT_AS: (used + 12345, engine.resource.RLIM_INFINITY)}
     monkeypatch.setattr(
         engine.resource,

@@ -211,15 +211,12 @@ def function_specs(draw):
     return name
 
 
+# Derandomized by the suite's hypothesis profile (tests/conftest.py) unless asked to explore.
+HOSTILE = settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 starts = st.one_of(st.none(), st.tuples(st.sampled_from(EXTREME), st.sampled_from(EXTREME)))
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-    derandomize=True,
-)
+@HOSTILE
 @given(
     function=function_specs(),
     specs=st.lists(optimizer_specs(), min_size=1, max_size=3),
@@ -232,12 +229,7 @@ def test_theory_report_never_crashes(function, specs, start, tol):
         assert all(len(line.splitlines()) == 1 for line in theory_text(r))
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-    derandomize=True,
-)
+@HOSTILE
 @given(
     function=function_specs(),
     specs=st.lists(optimizer_specs(), min_size=1, max_size=2),

@@ -33,6 +33,7 @@ from optiscope.optimizers import OPTIMIZERS
 from optiscope.output import (
     DISK_ERRORS,
     OutputError,
+    figure_path,
     prepare_folder,
     printable,
     to_json,
@@ -92,6 +93,21 @@ def _stdout_error(e: OSError) -> OutputError:
 out = Console(file=_Stdout(), width=None if sys.stdout.isatty() else 160)  # pipes: wide tables
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 400)
 
+FunctionArg = Annotated[
+    str, typer.Argument(metavar="FUNCTION", help="Catalogue spec or formula in w1, w2.")
+]
+OptspecsArg = Annotated[
+    list[str], typer.Argument(metavar="OPTSPEC...", help="One or more optimizer specs.")
+]
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        metavar="FILE",
+        help="Write the figure (contour, 3-D, loss) here; the suffix names the format "
+        "(.png, .pdf, .svg, ...).",
+    ),
+]
 StepsOpt = Annotated[
     int, typer.Option("--steps", "-n", metavar="N", help="Number of optimizer steps (1 to 100000).")
 ]
@@ -254,16 +270,19 @@ def _print_header(objective: Objective, data: dict[str, Any]) -> None:
     line.append(f"  f = {printable(objective.formula)}   start ({start}), {data['steps']} steps")
     out.print(line, highlight=False)
     if objective.minimum_note and objective.f_min is not None:
-        where = "; ".join(
-            "(" + ", ".join(f"{v:.6g}" for v in m) + ")" for m in objective.minimizers
-        )
         out.print(
-            f"minimum: f = {objective.f_min:.6g} at {where}, {objective.minimum_note}",
+            f"minimum: f = {objective.f_min:.6g} at {_points_text(objective.minimizers)}, "
+            f"{objective.minimum_note}",
             markup=False,
             highlight=False,
         )
     if data.get("noise") or data.get("batch_size", "full") != "full":
         out.print(f"gradients: {_stochastic_text(objective, data)}", highlight=False)
+
+
+def _points_text(points) -> str:
+    """``"(1, 2); (-3, 0.5)"``: points as the tables write them (6 significant digits)."""
+    return "; ".join("(" + ", ".join(f"{v:.6g}" for v in p) + ")" for p in points)
 
 
 def _stochastic_text(objective: Objective, data: dict[str, Any]) -> str:
@@ -281,9 +300,7 @@ def _stochastic_text(objective: Objective, data: dict[str, Any]) -> str:
 
 @app.command("run")
 def run_command(
-    function: Annotated[
-        str, typer.Argument(metavar="FUNCTION", help="Catalogue spec or formula in w1, w2.")
-    ],
+    function: FunctionArg,
     optspec: Annotated[
         str, typer.Argument(metavar="OPTSPEC", help="Optimizer spec, e.g. adam:lr=0.1.")
     ],
@@ -292,14 +309,7 @@ def run_command(
     tol: TolOpt = metrics.DEFAULT_TOL,
     as_json: JsonOpt = False,
     with_path: PathOpt = False,
-    plot: Annotated[
-        Path | None,
-        typer.Option(
-            "--plot",
-            metavar="FILE",
-            help="Write the figure (contour, 3-D, loss) here; the suffix names the format (.png, .pdf, .svg, ...).",
-        ),
-    ] = None,
+    plot: PlotOpt = None,
     noise: NoiseOpt = 0.0,
     batch_size: BatchOpt = "full",
     seed: SeedOpt = 0,
@@ -332,12 +342,8 @@ COMPARE_FOLDER = "compare_out"  # not seed's out/: a comparison never overwrites
 
 @app.command("compare")
 def compare_command(
-    function: Annotated[
-        str, typer.Argument(metavar="FUNCTION", help="Catalogue spec or formula in w1, w2.")
-    ],
-    optspecs: Annotated[
-        list[str], typer.Argument(metavar="OPTSPEC...", help="One or more optimizer specs.")
-    ],
+    function: FunctionArg,
+    optspecs: OptspecsArg,
     steps: StepsOpt = 100,
     start: StartOpt = None,
     tol: TolOpt = metrics.DEFAULT_TOL,
@@ -384,8 +390,6 @@ def _write_figure(
 
     stochastic = data is not None and (data.get("noise") or data.get("batch_size") != "full")
     title = f"stochastic gradients: {_stochastic_text(objective, data)}" if stochastic else None
-    from optiscope.output import figure_path
-
     figure_path(path)  # a bad destination is refused before anything is drawn
     draw = comparison_figure if objective.dim == 2 else loss_figure
     fig = draw([(r.label, r.trajectories, r.row) for r in results], title)
@@ -407,8 +411,7 @@ def functions_command() -> None:
         if f.f_min is None:
             minimum = "none (unbounded below)"
         else:
-            points = "; ".join("(" + ", ".join(f"{v:.6g}" for v in m) + ")" for m in f.minimizers)
-            minimum = f"f = {f.f_min:.10g} at {points}"
+            minimum = f"f = {f.f_min:.10g} at {_points_text(f.minimizers)}"
         start = "(" + ", ".join(f"{v:g}" for v in f.start) + ")"
         out.print(f"  minimum: {minimum}; default start {start}", markup=False, highlight=False)
     from optiscope.objectives.expression import ALLOWED_FUNCTIONS
@@ -487,9 +490,7 @@ def _hyperparameter_table(optimizer) -> Table:
 
 @app.command("theory")
 def theory_command(
-    function: Annotated[
-        str, typer.Argument(metavar="FUNCTION", help="Catalogue spec or formula in w1, w2.")
-    ],
+    function: FunctionArg,
     optspecs: Annotated[
         list[str] | None,
         typer.Argument(metavar="[OPTSPEC...]", help="Optimizer specs to predict (optional)."),
@@ -518,24 +519,13 @@ def theory_command(
 
 @app.command("explain")
 def explain_command(
-    function: Annotated[
-        str, typer.Argument(metavar="FUNCTION", help="Catalogue spec or formula in w1, w2.")
-    ],
-    optspecs: Annotated[
-        list[str], typer.Argument(metavar="OPTSPEC...", help="One or more optimizer specs.")
-    ],
+    function: FunctionArg,
+    optspecs: OptspecsArg,
     steps: StepsOpt = 100,
     start: StartOpt = None,
     tol: TolOpt = metrics.DEFAULT_TOL,
     as_json: JsonOpt = False,
-    plot: Annotated[
-        Path | None,
-        typer.Option(
-            "--plot",
-            metavar="FILE",
-            help="Write the figure (contour, 3-D, loss) here; the suffix names the format (.png, .pdf, .svg, ...).",
-        ),
-    ] = None,
+    plot: PlotOpt = None,
     noise: NoiseOpt = 0.0,
     batch_size: BatchOpt = "full",
     seed: SeedOpt = 0,
@@ -556,8 +546,6 @@ def explain_command(
     check_tol(tol)
     objective, point = _objective_and_start(function, start)
     if plot is not None:
-        from optiscope.output import figure_path
-
         figure_path(plot)  # refuse a bad destination before running anything
     results = _run_with_progress(objective, optspecs, steps, point, noise, batch_size, seed)
     data = explain(

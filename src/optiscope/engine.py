@@ -350,8 +350,8 @@ def available_memory() -> int | None:
     The least of the system's MemAvailable (``/proc/meminfo``) and the headroom under this
     process's RLIMIT_AS (address space, less VmSize) and RLIMIT_DATA (less VmData) limits.
     """
-    known = [] if (free := _meminfo_available()) is None else [free]
-    usage = _own_usage()
+    known = list(_proc_kib("/proc/meminfo", ("MemAvailable",)).values())
+    usage = _proc_kib("/proc/self/status", ("VmSize", "VmData"))
     for which, used in ((resource.RLIMIT_AS, "VmSize"), (resource.RLIMIT_DATA, "VmData")):
         soft = resource.getrlimit(which)[0]
         if soft != resource.RLIM_INFINITY and used in usage:
@@ -385,30 +385,19 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:.2g}"
 
 
-def _meminfo_available() -> int | None:
-    """MemAvailable from ``/proc/meminfo`` in bytes; None when unknown."""
+def _proc_kib(path: str, keys: tuple[str, ...]) -> dict[str, int]:
+    """The ``key: N kB`` lines of a /proc file (``/proc/meminfo``, ``/proc/self/status``) for
+    ``keys``, in bytes; {} when the file cannot be read."""
+    found = {}
     try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def _own_usage() -> dict[str, int]:
-    """This process's VmSize and VmData in bytes (``/proc/self/status``); {} when unknown."""
-    usage = {}
-    try:
-        with open("/proc/self/status") as f:
+        with open(path) as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key in ("VmSize", "VmData"):
-                    usage[key] = int(value.split()[0]) * 1024
+                if key in keys:
+                    found[key] = int(value.split()[0]) * 1024
     except (OSError, ValueError, IndexError):
         return {}
-    return usage
+    return found
 
 
 def _check_start(x: np.ndarray, f: np.ndarray, g: np.ndarray) -> None:

@@ -172,8 +172,6 @@ def _check_memory_of_groups(
 
     ``groups``: the parsed ``(spec, optimizer, settings)`` of each batch that will run.
     """
-    if not (isinstance(steps, int | np.integer) and steps >= 1):
-        return  # engine.run names the bad value
     needed = 0
     for group in groups:
         optimizer, settings = group[0][1], [p[2] for p in group]

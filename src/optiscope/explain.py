@@ -327,7 +327,7 @@ def _zigzag_range(per: Sequence[float | None], eigen: bool) -> str:
 # ---------------------------------------------------------------------------- where it ended
 def _minimum_words(objective: Objective) -> str:
     """How to name the objective's minimum: the global one, or the one found numerically."""
-    if getattr(objective, "minimum_note", ""):
+    if objective.minimum_note:
         return "the minimum found from the start"
     return "the global minimum"
 
@@ -343,7 +343,7 @@ def below_found_minimum(
     """A sentence when the run ended lower than a minimum that was only found numerically:
     that minimum is then a local one, and the gap to it (negative) is no success."""
     m = record["metrics"]
-    if not getattr(objective, "minimum_note", "") or objective.f_min is None:
+    if not objective.minimum_note or objective.f_min is None:
         return None
     if m["diverged_at"] is not None or m["gap_final"] is None:
         return None
@@ -806,7 +806,7 @@ def explain(
         "noise": noise,
         "batch_size": batch_size,
         "seed": seed,
-        "minimum_note": getattr(objective, "minimum_note", ""),
+        "minimum_note": objective.minimum_note,
         "theory": report,
         "theory_error": theory_error,
         "runs": runs,

@@ -108,6 +108,23 @@ class HyperParam:
         return f"{self.default:g}"
 
 
+def _checked_value(schema: Mapping[str, HyperParam], key: str, value: Any) -> Any:
+    """``value`` if its type fits hyperparameter ``key`` of ``schema`` (text is parsed later;
+    an unknown key is named by ``Optimizer.resolve``); OptiscopeError otherwise."""
+    h = schema.get(key)
+    if h is None or isinstance(value, str):
+        return value
+    if isinstance(value, np.generic):
+        value = value.item()
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    fits = {"bool": isinstance(value, bool) or (numeric and value in (0, 1)), "choice": False}
+    if not fits.get(h.kind, numeric):
+        raise OptiscopeError(
+            f"invalid {key}: {value!r} of type {type(value).__name__} (valid: {h.describe_range()})"
+        )
+    return value
+
+
 def _fmt(value: float) -> str:
     value = float(value)  # repr of np.float64 would read "np.float64(0.0)"
     return repr(value) if math.isfinite(value) else str(value)
@@ -180,7 +197,8 @@ class Optimizer:
                 f"a {self.name} setting must be a dict of hyperparameters such as "
                 f"{{'lr': 0.1}}, got {type(setting).__name__}"
             )
-        return self.resolve({str(k): self._checked_value(str(k), v) for k, v in setting.items()})
+        schema = self._value_schema()
+        return self.resolve({str(k): _checked_value(schema, str(k), v) for k, v in setting.items()})
 
     def complete_all(self, settings: Sequence[Any]) -> list[dict[str, Any]]:
         """:meth:`complete` for B settings, fast for the common case of a grid.
@@ -190,6 +208,7 @@ class Optimizer:
         and combinations are checked once for the whole stacked batch by :meth:`validate`,
         which ``engine.run`` calls. Any other setting goes through :meth:`complete`.
         """
+        schema = self._value_schema()
         names = {h.name: h for h in (*self.hyperparams, *self.options)}
         required = {h.name for h in self.hyperparams}
         done = []
@@ -202,29 +221,16 @@ class Optimizer:
                 )
             )
             if plain:
-                done.append({k: self._checked_value(k, v) for k, v in setting.items()})
+                done.append({k: _checked_value(schema, k, v) for k, v in setting.items()})
             else:
                 done.append(self.complete(setting))
         return done
 
-    def _checked_value(self, key: str, value: Any) -> Any:
-        """``value`` if its type fits hyperparameter ``key`` (unknown keys: resolve names them)."""
-        from optiscope import schedules
+    def _value_schema(self) -> dict[str, HyperParam]:
+        """Every name a setting may hold: hyperparameters, options and schedule keys."""
+        from optiscope import schedules  # schedules.py imports HyperParam from this module
 
-        schema = self.schema() | {h.name: h for h in self.options} | schedules.PARAMS
-        h = schema.get(key)
-        if h is None or isinstance(value, str):
-            return value
-        if isinstance(value, np.generic):
-            value = value.item()
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        fits = {"bool": isinstance(value, bool) or (numeric and value in (0, 1)), "choice": False}
-        if not fits.get(h.kind, numeric):
-            raise OptiscopeError(
-                f"invalid {key}: {value!r} of type {type(value).__name__} "
-                f"(valid: {h.describe_range()})"
-            )
-        return value
+        return self.schema() | {h.name: h for h in self.options} | schedules.PARAMS
 
     def stack(self, settings: Sequence[Mapping[str, Any]]) -> HParams:
         """Turn B complete settings into ``{name: [B, 1] float64}`` (options: default if absent)."""

@@ -10,7 +10,6 @@ import dataclasses
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -195,8 +194,7 @@ def with_found_minimum(objective: Objective, start: Sequence[float] | None = Non
     For an objective with neither ``minimizers`` nor ``f_min`` (a typed-in formula), the damped
     Newton search of ``local_model`` runs from ``start`` (default: the objective's start); when
     it finds a local minimizer ``x*`` the result is a copy with ``minimizers = [x*]``,
-    ``f_min = f(x*)`` and ``minimum_note`` saying where they come from (when the Objective type
-    has that field). Otherwise (a known minimum, no Hessian, no minimizer found: a saddle,
+    ``f_min = f(x*)`` and ``minimum_note`` saying where they come from. Otherwise (a known minimum, no Hessian, no minimizer found: a saddle,
     unbounded below) the objective is returned unchanged. The search runs once per formula
     and start (a bounded cache). Never raises for a search that fails.
     """
@@ -220,10 +218,9 @@ def with_found_minimum(objective: Objective, start: Sequence[float] | None = Non
         return objective
     with np.errstate(all="ignore"):
         f_min = float(objective.value(x[None])[0])
-    changes: dict[str, Any] = {"minimizers": x[None].copy(), "f_min": f_min}
-    if "minimum_note" in {f.name for f in dataclasses.fields(objective)}:
-        changes["minimum_note"] = FOUND_NOTE
-    return dataclasses.replace(objective, **changes)
+    return dataclasses.replace(
+        objective, minimizers=x[None].copy(), f_min=f_min, minimum_note=FOUND_NOTE
+    )
 
 
 def _find(objective: Objective, start: np.ndarray) -> np.ndarray | None:

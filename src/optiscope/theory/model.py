@@ -101,8 +101,7 @@ def local_model(objective: Objective, point: Sequence[float] | None = None) -> L
         if len(known):
             x = known[np.argmin(np.sum((known - start) ** 2, axis=1))]
             # a minimum found numerically (with_found_minimum) says so in its note
-            note = getattr(objective, "minimum_note", "")
-            source = note or "known minimizer nearest the start"
+            source = objective.minimum_note or "known minimizer nearest the start"
         else:
             x = _search_minimizer(objective, start)
             source = "local minimizer found by a damped Newton search from the start"
