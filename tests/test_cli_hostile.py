@@ -458,8 +458,9 @@ def _process(argv: list[str], env: dict[str, str] | None = None, **kwargs):
 
 
 def test_ctrl_c_says_aborted_and_exits_130():
+    # L-BFGS runs on the NumPy engine (the fused one would finish before the signal)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "optiscope", "compare", "aniso", "sgd", "adam", "--steps", "100000"],
+        [sys.executable, "-m", "optiscope", "compare", "aniso", "lbfgs", "--steps", "100000"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -513,3 +514,16 @@ def test_an_ascii_terminal_and_a_bad_matplotlib_backend(tmp_path):
     proc = _process(["run", "aniso", "sgd", "--plot", str(figure)], env={"MPLBACKEND": "nosuch"})
     assert proc.returncode == 0, proc.stderr
     assert figure.stat().st_size > 10_000
+
+
+def test_atomic_files_get_the_mode_of_a_plain_open(tmp_path):
+    """The temporary file of an atomic write is private (mkstemp: 0600); the file it becomes
+    must be readable as any file the user creates (0666 less the umask)."""
+    old = os.umask(0o022)
+    try:
+        written = output.write_atomic(tmp_path / "table.md", "x")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+    finally:
+        os.umask(old)
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o644

@@ -373,6 +373,10 @@ def test_batched_rows_give_the_same_metrics_as_single_rows():
     assert metrics.summary(rms)[0] == metrics.summary(rms.row(0))[0]
 
 
+def test_columns_keys_are_the_declared_column_names():
+    assert tuple(metrics.columns(_run("aniso", "sgd:lr=0.1", 10))) == metrics.COLUMN_NAMES
+
+
 def test_summary_keeps_the_basic_keys_and_adds_the_new_ones():
     row = _one(_run("aniso", "sgd:lr=0.1", 30))
     assert list(row) == [

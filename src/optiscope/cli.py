@@ -611,6 +611,267 @@ def seed_command(
     )
 
 
+SWEEP_FOLDER = "sweep_out"
+
+
+@app.command("sweep")
+def sweep_command(
+    function: FunctionArg,
+    spec: Annotated[
+        str,
+        typer.Argument(
+            metavar="SPEC",
+            help="OPT:key=RANGE,... e.g. momentum:lr=0.001..1@log200,momentum=0..0.999@200",
+        ),
+    ],
+    steps: Annotated[
+        int, typer.Option("--steps", "-n", metavar="N", help="Steps per run (1 to 100000).")
+    ] = 500,
+    start: StartOpt = None,
+    starts: Annotated[
+        str | None,
+        typer.Option(
+            "--starts",
+            metavar="RANGES",
+            help="Sweep the start point: one range per coordinate, e.g. --starts=-5..5@100,-5..5@100",
+        ),
+    ] = None,
+    samples: Annotated[
+        int | None,
+        typer.Option("--samples", metavar="K", help="Draw K settings in the ranges' box."),
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method", metavar="METHOD", help="With --samples: random or sobol (the default)."
+        ),
+    ] = None,
+    seed: SeedOpt = 0,
+    tol: TolOpt = metrics.DEFAULT_TOL,
+    metric: Annotated[
+        str,
+        typer.Option(
+            "--metric",
+            metavar="M",
+            help="Rank the settings by M (then gap_final): rate (the measured convergence "
+            "factor per step; settings without one rank last), steps_to_tol, gap_final, ...",
+        ),
+    ] = "rate",
+    noise: NoiseOpt = 0.0,
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="Folder for sweep.parquet, sweep.csv, M.png."
+        ),
+    ] = Path(SWEEP_FOLDER),
+    as_json: JsonOpt = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDR",
+            help="Run the chunks on a Dask cluster (tcp://HOST:PORT).",
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask", metavar="local", help="--dask local: a Dask cluster on this machine."
+        ),
+    ] = None,
+    top: Annotated[
+        int, typer.Option("--top", metavar="N", help="Rows of the best-settings table (1 to 1000).")
+    ] = 10,
+) -> None:
+    """Sweep hyperparameters (and start points): a table of every setting, the best, maps.
+
+    RANGE is lo..hi@N (N evenly spaced points, ends included), lo..hi@logN (N log-spaced
+    points, 0 < lo), a|b|c (a list: numbers, true|false, choices) or a plain value (fixed).
+    The grid crosses every range (rows: settings x starts); --samples K draws K settings in
+    the ranges' box instead (log ranges in log space), seeded by --seed.
+
+    Examples:
+
+    \b
+      optiscope sweep aniso "momentum:lr=0.001..1@log200,momentum=0..0.999@200" --start 1,1
+      optiscope sweep rosenbrock "adam:lr=1e-4..1@log50,beta1=0.5..0.99@20" --metric gap_final
+      optiscope sweep aniso "sgd:lr=0.01..0.2@20,nesterov=false|true,momentum=0.5"
+      optiscope sweep himmelblau sgd:lr=0.01 --starts=-5..5@100,-5..5@100 --steps 200
+      optiscope sweep rastrigin "adam:lr=1e-3..1@log8,beta1=0.5..0.99@8" --samples 500 --method random
+
+    Writes DIR/sweep.parquet and DIR/sweep.csv (one row per setting and start: every
+    hyperparameter, start_*, final_* and every metric) and DIR/METRIC.png (the map over two
+    swept axes). Ctrl-C writes the rows that finished and exits with status 130.
+    """
+    from optiscope.sweep import check_metric, sweep
+
+    check_metric(metric)
+    if not 1 <= top <= 1000:
+        raise OptiscopeError(f"invalid --top: {top} (valid: 1 to 1000)")
+    address = _scheduler_address(scheduler, dask)
+    prepare_folder(out_dir)
+    if samples is None and method is not None:
+        raise OptiscopeError(f"--method {printable(method)} draws samples: add --samples K")
+    method_used = "grid" if samples is None else (method or "sobol")
+    try:
+        with _sweep_progress() as progress:
+            frame = sweep(
+                function, spec, steps=steps, start=start, starts=starts, samples=samples,
+                method=method_used, seed=seed, tol=tol, scheduler=address, noise=noise,
+                progress=progress,
+            )  # fmt: skip
+    except KeyboardInterrupt as stop:
+        partial = getattr(stop, "frame", None)
+        if partial is None:
+            raise
+        files = _write_sweep_files(partial, out_dir, metric, maps=False)
+        written = ", ".join(str(f) for f in files)
+        _silence_stdout()
+        with contextlib.suppress(OSError):
+            err.print(
+                f"optiscope: aborted after {len(partial):,} of {partial.attrs['rows']:,} "
+                f"settings; wrote {printable(written)}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise Exit(130) from None
+    files = _write_sweep_files(frame, out_dir, metric, maps=True)
+    if as_json:
+        _print_json(_sweep_json(frame, metric, top, files))
+        return
+    _print_sweep(frame, metric, top, files)
+
+
+def _scheduler_address(scheduler: str | None, dask: str | None) -> str | None:
+    """--scheduler ADDR or --dask local (not both) as the executor's scheduler."""
+    if dask is not None and dask != "local":
+        raise OptiscopeError(f"invalid --dask: {dask!r} (valid: local; or --scheduler ADDR)")
+    if dask is not None and scheduler is not None:
+        raise OptiscopeError("give --scheduler ADDR or --dask local, not both")
+    return scheduler if dask is None else "local"
+
+
+@contextmanager
+def _sweep_progress() -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over the sweep's rows on a terminal; None otherwise."""
+    if not err.is_terminal:
+        yield None
+        return
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("sweeping", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _write_sweep_files(frame, out_dir: Path, metric: str, maps: bool) -> list[Path]:
+    """sweep.parquet and sweep.csv (same columns), and with ``maps`` the metric's map."""
+    import io
+
+    parquet = io.BytesIO()
+    frame.to_parquet(parquet)
+    files = [write_atomic(out_dir / "sweep.parquet", parquet.getvalue(), "Parquet file")]
+    files.append(write_atomic(out_dir / "sweep.csv", frame.to_csv(), "CSV file"))
+    if maps:
+        files += _draw_sweep_maps(frame, metric, out_dir / f"{metric}.png")
+    return files
+
+
+def _draw_sweep_maps(frame, metric: str, path: Path) -> list[Path]:
+    """The maps of ``plots.sweep_map`` (nothing, with a note, where it is not installed)."""
+    try:
+        from optiscope.plots.sweep_map import draw_maps
+    except ImportError:
+        err.print("note: no maps drawn (optiscope.plots.sweep_map is not available)")
+        return []
+    return [Path(p) for p in draw_maps(frame, metric, path)]
+
+
+def _sweep_records(rows) -> list[dict[str, Any]]:
+    """DataFrame rows as JSON-ready dicts (NA and NaN -> None)."""
+    import pandas as pd
+
+    records = []
+    for row in rows.to_dict(orient="records"):
+        records.append(
+            {k: None if (v is None or v is pd.NA or v != v) else v for k, v in row.items()}
+        )
+    return records
+
+
+def _sweep_json(frame, metric: str, top: int, files: list[Path]) -> dict[str, Any]:
+    from optiscope.sweep import best_settings, note_ranks, theory_beside_best, theory_beside_best
+
+    attrs = frame.attrs
+    return {
+        "function": attrs["function"],
+        "spec": attrs["spec"],
+        "axes": attrs["axes"],
+        "metric": metric,
+        "best": _sweep_records(best_settings(frame, metric, top)),
+        "note": note_ranks(frame, metric),
+        "theory": theory_beside_best(frame, metric),
+        "rows": len(frame),
+        "engine": attrs["engine"],
+        "seconds": attrs["seconds"],
+        "files": [str(f) for f in files],
+    }
+
+
+def _print_sweep(frame, metric: str, top: int, files: list[Path]) -> None:
+    from optiscope.sweep import best_settings, note_ranks, theory_beside_best
+
+    attrs = frame.attrs
+    swept = [a["name"] for a in attrs["axes"]]
+    out.print(
+        f"{printable(attrs['function'])}  {printable(attrs['spec'])}: {len(frame):,} runs of "
+        f"{attrs['steps']} steps in {attrs['seconds']:.2f} s ({attrs['engine']} engine)",
+        markup=False,
+        highlight=False,
+    )
+    best = best_settings(frame, metric, top)
+    shown = [*swept, metric] + [m for m in ("steps_to_tol", "gap_final", "rate") if m != metric]
+    table = Table(title=f"best settings by {metric} (then gap_final)")
+    for column in ("rank", *shown):
+        table.add_column(column, justify="right")
+    for rank, row in enumerate(_sweep_records(best[shown]), start=1):
+        table.add_row(str(rank), *(_cell(row[c]) for c in shown))
+    out.print(table)
+    for note in note_ranks(frame, metric):
+        out.print(
+            f"the note's {note['spec']}: {metric} {_cell(note['value'])}, rank "
+            f"{note['rank']:,} of {note['of']:,}",
+            markup=False,
+            highlight=False,
+        )
+    beside = theory_beside_best(frame, metric)
+    if beside is not None:
+        out.print(_theory_text(beside), markup=False, highlight=False)
+    out.print(f"wrote {', '.join(str(f) for f in files)}", markup=False, highlight=False)
+
+
+def _theory_text(beside: dict[str, Any]) -> str:
+    """One line: the theory's optimal tuning and how far the best measured rate is from it."""
+    tuned = ", ".join(f"{k} {v:.4g}" for k, v in beside["setting"].items())
+    line = (
+        f"theory ({beside['method']} on the quadratic, mu={beside['mu']:.4g}, "
+        f"L={beside['L']:.4g}): optimal {tuned}, rate {beside['rate']:.4g}"
+    )
+    measured = beside["best_rate"]
+    if measured is None:
+        return line + "; no measured rate among the settings"
+    return line + (
+        f"; best measured rate {measured:.4g} ({100 * beside['rate_gap']:+.1f}% from the theory's optimal rate)"
+    )
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return printable(str(value))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the app; every way out is an exit status and at most one line.
 

@@ -619,6 +619,31 @@ def columns(traj: Trajectories, tol: float = DEFAULT_TOL) -> dict[str, np.ndarra
     return _columns(traj, tol, eigen_directions(traj))
 
 
+#: The keys of :func:`columns`, in order (the fused engine's evaluator returns the same).
+COLUMN_NAMES = (
+    "loss_final",
+    "gap_final",
+    "distance_final",
+    "steps_to_tol",
+    "first_to_tol",
+    "diverged_at",
+    "zigzag",
+    "zigzag_per_coordinate",
+    "zigzag_per_direction",
+    "overshoot",
+    "overshoot_per_direction",
+    "rate",
+    "rate_fit_start",
+    "rate_fit_end",
+    "rate_note",
+    "cycle_period",
+    "cycle_amplitude",
+    "path_length",
+    "efficiency",
+    "evaluations",
+)
+
+
 def _columns(traj: Trajectories, tol: float, eig: EigenDirections | None) -> dict[str, np.ndarray]:
     """:func:`columns` with the eigen-directions computed once by the caller."""
     cyc = cycle(traj)

@@ -132,6 +132,8 @@ def write_atomic(path: Path | str, data: bytes | str, what: str = "file") -> Pat
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -145,6 +147,13 @@ def write_atomic(path: Path | str, data: bytes | str, what: str = "file") -> Pat
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it, then putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def figure_path(path: Path | str) -> tuple[Path, str]:

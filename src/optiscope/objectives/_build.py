@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from optiscope.objectives.base import Objective
+from optiscope.objectives.base import Objective, Pointwise
 
 Col = np.ndarray | float
 ValueFn = Callable[[np.ndarray, np.ndarray], Col]  # (w1, w2) -> f
@@ -73,6 +73,7 @@ def make_objective(
         hessian_fn=hessian_fn,
         params=dict(params or {}),
         description=description,
+        pointwise=Pointwise(value=value, grad=grad),
     )
 
 

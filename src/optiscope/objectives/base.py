@@ -4,10 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class Pointwise:
+    """f and its gradient at ONE point of a 2-D function, for compiled loops (``optiscope.fused``).
+
+    Either ``value(w1, w2) -> f`` and ``grad(w1, w2) -> (f_1, f_2)``: the very functions the
+    batched Objective applies to columns, written in plain arithmetic and ``np``/``math``
+    functions so that the same source also runs on two floats; or ``tape`` (a typed formula's
+    :class:`~optiscope.objectives.tape.Tape`) with ``outputs``, the slots of f, f_1 and f_2.
+    """
+
+    value: Callable[..., Any] | None = None
+    grad: Callable[..., Any] | None = None
+    tape: Any = None
+    outputs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -26,6 +43,9 @@ class Objective:
     catalogue's (e.g. "a local minimizer found numerically from the start" for a typed formula);
     empty for catalogue functions. Metrics use the minimum the same way either way; reports
     carry the note so that a reader knows what the gap and the distance are measured against.
+
+    ``pointwise`` (:class:`Pointwise`, None when there is none: data objectives) is how to
+    compute f and its gradient at a single point, for the compiled engine.
     """
 
     name: str
@@ -43,6 +63,7 @@ class Objective:
     params: Mapping[str, float] = field(default_factory=dict)
     description: str = ""
     minimum_note: str = ""
+    pointwise: Pointwise | None = None
 
     def value(self, x: np.ndarray) -> np.ndarray:
         """f at each row of ``x``: ``[B, D] -> [B]``."""

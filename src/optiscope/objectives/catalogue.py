@@ -66,7 +66,10 @@ _BEALE_C = (1.5, 2.25, 2.625)
 
 
 def _beale_value(w1, w2):
-    return sum((c - w1 + w1 * w2**i) ** 2 for i, c in enumerate(_BEALE_C, 1))
+    total = 0.0  # a plain loop (not sum over a generator) so that Numba compiles it too
+    for i, c in enumerate(_BEALE_C, 1):
+        total = total + (c - w1 + w1 * w2**i) ** 2
+    return total
 
 
 def _beale_grad(w1, w2):
@@ -165,6 +168,10 @@ def himmelblau() -> Objective:
 
 
 # ---------------------------------------------------------------- Booth
+def _booth_value(w1, w2):
+    return (w1 + 2.0 * w2 - 7.0) ** 2 + (2.0 * w1 + w2 - 5.0) ** 2
+
+
 @register(
     "booth", "tilted bowl (a quadratic with kappa = 9)", "(w1 + 2*w2 - 7)^2 + (2*w1 + w2 - 5)^2"
 )
@@ -182,7 +189,7 @@ def booth() -> Objective:
         "booth",
         formula="(w1 + 2*w2 - 7)^2 + (2*w1 + w2 - 5)^2",
         latex=r"$(w_1 + 2 w_2 - 7)^2 + (2 w_1 + w_2 - 5)^2$",
-        value=lambda w1, w2: (w1 + 2.0 * w2 - 7.0) ** 2 + (2.0 * w1 + w2 - 5.0) ** 2,
+        value=_booth_value,
         grad=grad,
         hessian=lambda w1, w2: (10.0, 8.0, 10.0),
         bounds=((-4.0, 6.0), (-2.0, 8.0)),
@@ -195,6 +202,14 @@ def booth() -> Objective:
 
 
 # ---------------------------------------------------------------- Matyas
+def _matyas_value(w1, w2):
+    return 0.26 * (w1 * w1 + w2 * w2) - 0.48 * w1 * w2
+
+
+def _matyas_grad(w1, w2):
+    return 0.52 * w1 - 0.48 * w2, 0.52 * w2 - 0.48 * w1
+
+
 @register(
     "matyas",
     "flat diagonal valley (a quadratic with kappa = 25)",
@@ -210,8 +225,8 @@ def matyas() -> Objective:
         "matyas",
         formula="0.26*(w1^2 + w2^2) - 0.48*w1*w2",
         latex=r"$0.26\,(w_1^2 + w_2^2) - 0.48\,w_1 w_2$",
-        value=lambda w1, w2: 0.26 * (w1 * w1 + w2 * w2) - 0.48 * w1 * w2,
-        grad=lambda w1, w2: (0.52 * w1 - 0.48 * w2, 0.52 * w2 - 0.48 * w1),
+        value=_matyas_value,
+        grad=_matyas_grad,
         hessian=lambda w1, w2: (0.52, -0.48, 0.52),
         bounds=((-10.0, 10.0), (-10.0, 10.0)),
         start=(8.0, 2.0),
@@ -225,6 +240,22 @@ def matyas() -> Objective:
 
 
 # ---------------------------------------------------------------- saddles
+def _saddle_value(w1, w2):
+    return w1 * w1 - w2 * w2
+
+
+def _saddle_grad(w1, w2):
+    return 2.0 * w1, -2.0 * w2
+
+
+def _monkey_value(w1, w2):
+    return w1**3 - 3.0 * w1 * w2 * w2
+
+
+def _monkey_grad(w1, w2):
+    return 3.0 * (w1 * w1 - w2 * w2), -6.0 * w1 * w2
+
+
 @register("saddle", "saddle point at the origin, unbounded below", "w1^2 - w2^2")
 def saddle() -> Objective:
     """``f = w1^2 - w2^2``: a strict saddle at the origin, no minimum (unbounded below)."""
@@ -232,8 +263,8 @@ def saddle() -> Objective:
         "saddle",
         formula="w1^2 - w2^2",
         latex=r"$w_1^2 - w_2^2$",
-        value=lambda w1, w2: w1 * w1 - w2 * w2,
-        grad=lambda w1, w2: (2.0 * w1, -2.0 * w2),
+        value=_saddle_value,
+        grad=_saddle_grad,
         hessian=lambda w1, w2: (2.0, 0.0, -2.0),
         bounds=((-2.0, 2.0), (-2.0, 2.0)),
         start=(1.0, 0.01),
@@ -253,8 +284,8 @@ def monkey_saddle() -> Objective:
         "monkey_saddle",
         formula="w1^3 - 3*w1*w2^2",
         latex=r"$w_1^3 - 3 w_1 w_2^2$",
-        value=lambda w1, w2: w1**3 - 3.0 * w1 * w2 * w2,
-        grad=lambda w1, w2: (3.0 * (w1 * w1 - w2 * w2), -6.0 * w1 * w2),
+        value=_monkey_value,
+        grad=_monkey_grad,
         hessian=lambda w1, w2: (6.0 * w1, -6.0 * w2, -6.0 * w1),
         bounds=((-2.0, 2.0), (-2.0, 2.0)),
         start=(1.0, 0.5),
@@ -271,6 +302,17 @@ def monkey_saddle() -> Objective:
 _TWO_PI = 2.0 * math.pi
 
 
+def _rastrigin_value(w1, w2):
+    return 20.0 + w1 * w1 - 10.0 * np.cos(_TWO_PI * w1) + w2 * w2 - 10.0 * np.cos(_TWO_PI * w2)
+
+
+def _rastrigin_grad(w1, w2):
+    return (
+        2.0 * w1 + 10.0 * _TWO_PI * np.sin(_TWO_PI * w1),
+        2.0 * w2 + 10.0 * _TWO_PI * np.sin(_TWO_PI * w2),
+    )
+
+
 @register(
     "rastrigin",
     "bowl covered in a grid of local minima (A=10)",
@@ -282,13 +324,8 @@ def rastrigin() -> Objective:
         "rastrigin",
         formula="20 + w1^2 - 10*cos(2*pi*w1) + w2^2 - 10*cos(2*pi*w2)",
         latex=r"$20 + \sum_{i=1}^{2} \left(w_i^2 - 10\cos 2\pi w_i\right)$",
-        value=lambda w1, w2: (
-            20.0 + w1 * w1 - 10.0 * np.cos(_TWO_PI * w1) + w2 * w2 - 10.0 * np.cos(_TWO_PI * w2)
-        ),
-        grad=lambda w1, w2: (
-            2.0 * w1 + 10.0 * _TWO_PI * np.sin(_TWO_PI * w1),
-            2.0 * w2 + 10.0 * _TWO_PI * np.sin(_TWO_PI * w2),
-        ),
+        value=_rastrigin_value,
+        grad=_rastrigin_grad,
         hessian=lambda w1, w2: (
             2.0 + 10.0 * _TWO_PI**2 * np.cos(_TWO_PI * w1),
             0.0,
@@ -454,13 +491,16 @@ def _gp_parts(w1, w2):
     return (A, A1, A2, A11, A12, A22), (B, B1, B2, B11, B12, B22)
 
 
+# indexing, not starred unpacking, so that Numba compiles these too (optiscope.fused)
 def _gp_value(w1, w2):
-    (A, *_), (B, *_) = _gp_parts(w1, w2)
-    return A * B
+    a, b = _gp_parts(w1, w2)
+    return a[0] * b[0]
 
 
 def _gp_grad(w1, w2):
-    (A, A1, A2, *_), (B, B1, B2, *_) = _gp_parts(w1, w2)
+    a, b = _gp_parts(w1, w2)
+    A, A1, A2 = a[0], a[1], a[2]
+    B, B1, B2 = b[0], b[1], b[2]
     return A1 * B + A * B1, A2 * B + A * B2
 
 

@@ -68,7 +68,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optiscope.errors import OptiscopeError
-from optiscope.objectives.base import Objective
+from optiscope.objectives.base import Objective, Pointwise
 from optiscope.objectives.tape import Tape
 
 MAX_LENGTH = 1000
@@ -596,6 +596,7 @@ def objective_from_expression(text: str) -> Objective:
         latex=formula.latex,
         params={},
         description="formula typed by the user",
+        pointwise=Pointwise(tape=tape, outputs=(f, g1, g2)),
     )
 
 

@@ -27,10 +27,18 @@ def _bowl(
     **meta,
 ) -> Objective:
     """``f = a11*w1^2 + 2*a12*w1*w2 + a22*w2^2``; gradient ``2 A w``, Hessian ``2 A``."""
+
+    # named functions (not lambdas) so that a compiled loop can read their source
+    def value(w1, w2):
+        return a11 * w1 * w1 + 2.0 * a12 * w1 * w2 + a22 * w2 * w2
+
+    def grad(w1, w2):
+        return 2.0 * (a11 * w1 + a12 * w2), 2.0 * (a12 * w1 + a22 * w2)
+
     return make_objective(
         name,
-        value=lambda w1, w2: a11 * w1 * w1 + 2.0 * a12 * w1 * w2 + a22 * w2 * w2,
-        grad=lambda w1, w2: (2.0 * (a11 * w1 + a12 * w2), 2.0 * (a12 * w1 + a22 * w2)),
+        value=value,
+        grad=grad,
         hessian=lambda w1, w2: (2.0 * a11, 2.0 * a12, 2.0 * a22),
         minimizers=[(0.0, 0.0)],
         f_min=0.0,

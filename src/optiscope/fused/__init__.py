@@ -1,0 +1,312 @@
+"""The fused compiled engine: engine.run's semantics in one Numba loop per (objective, optimizer).
+
+``engine.run`` stays the readable reference; this package runs the same iteration (same
+kernels, same divergence test and freeze, same schedules, same noise stream) compiled, for
+test functions with a pointwise form (the 2-D catalogue and typed formulas) and the
+elementwise optimizers. :func:`unsupported_reason` says when it cannot; callers then use
+``engine.run``.
+
+- :func:`run_trajectories`: an ``engine.Trajectories`` equal to ``engine.run``'s;
+- :func:`run_columns`: ``metrics.columns`` of every row (by ``metrics_numba.block_columns``)
+  plus the final points, in memory ``O(B)`` plus one chunk of recorded steps
+  (``CHUNK_BYTES``) at a time.
+
+Equality with ``engine.run``: bit for bit where both do the same operations on the same
+doubles: the kernels' arithmetic, polynomial functions, ``sqrt``, ``x**2`` and Adam's
+``beta ** t`` (taken from NumPy's own ``power``, see ``loop.power_tables``). Within an ulp or
+so per step where NumPy's vectorized ``sin``/``cos``/``exp``/``tanh``/``pow`` (AVX-512 on this
+machine) and the C library's scalar ones differ: catalogue functions and typed formulas that
+use them, integer powers ``x**3`` of the catalogue (NumPy's ``pow`` against Numba's repeated
+products), FTRL's general ``lr_power`` and the noise's Box-Muller ``log``/``cos``.
+
+Cost: a first compile of a (function, optimizer kernel, schedule?, noise?) combination takes
+seconds (4.4 s measured for momentum on aniso); the machine code is cached on disk
+(``$OPTISCOPE_CACHE_DIR/fused``, default ``~/.cache/optiscope/fused``), so a later process
+pays ~0.5 s once (importing Numba and loading the cache) and then milliseconds per call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from optiscope import engine, metrics
+from optiscope.errors import OptiscopeError
+from optiscope.fused import codegen
+from optiscope.fused.loop import compiled_loop, noise_key, power_tables
+from optiscope.fused.metrics_numba import block_columns, metric_context
+from optiscope.objectives.base import Objective
+from optiscope.optimizers.base import Optimizer
+from optiscope.schedules import learning_rates
+from optiscope.stochastic import ExactGradient, GaussianNoise, MiniBatchGradient
+
+#: bytes of recorded steps (positions, losses, gradient norms) run_columns holds at once
+CHUNK_BYTES = 8 * 2**20
+#: bytes of one prange block's record of its rows (kept in cache while the block runs)
+BLOCK_BYTES = 2**20
+
+
+@dataclass(frozen=True, eq=False)
+class FusedResult:
+    """What :func:`run_columns` returns for B rows.
+
+    ``columns``: exactly ``metrics.columns`` of the rows; ``final`` ``[B, D]`` the last good
+    point; ``start`` ``[B, D]``; ``diverged_at`` ``[B]`` (-1: never); ``divergence_kind``
+    ``[B]`` (index into ``engine.DIVERGENCE_KINDS``); ``divergence_point`` ``[B, D]``;
+    ``stochastic``: whether the gradients were noisy.
+    """
+
+    columns: dict[str, np.ndarray]
+    final: np.ndarray
+    start: np.ndarray
+    diverged_at: np.ndarray
+    divergence_kind: np.ndarray
+    divergence_point: np.ndarray
+    stochastic: bool
+
+
+def unsupported_reason(
+    objective: Any, optimizer: Any, settings: Any = None, stochastic: Any = None
+) -> str | None:
+    """None when the fused engine can run this, else a short reason (callers use engine.run).
+
+    ``stochastic``: None or a noise level (exact gradients, or Gaussian noise: supported), or
+    a gradient source (``GaussianNoise`` on the exact gradient is supported; mini-batches are
+    not).
+    """
+    if not isinstance(objective, Objective) or not isinstance(optimizer, Optimizer):
+        return "not an Objective and an Optimizer"
+    if getattr(optimizer, "evaluates", False):
+        return f"{optimizer.name} searches along lines"
+    if not hasattr(optimizer, "kernel"):
+        return f"{optimizer.name} has no per-coordinate kernel"
+    if hasattr(objective, "examples") or hasattr(objective, "batch_grad"):
+        return "data objective"
+    if objective.pointwise is None or objective.dim != 2:
+        return f"{objective.name} has no pointwise 2-D form"
+    if isinstance(stochastic, MiniBatchGradient):
+        return "mini-batch gradients"
+    if stochastic is not None and not isinstance(stochastic, int | float):
+        if not isinstance(stochastic, GaussianNoise):
+            return "a gradient source other than Gaussian noise"
+        if not isinstance(stochastic.base, ExactGradient):
+            return "mini-batch gradients"
+    try:
+        _loop_for(objective, optimizer, schedule=False, noise=False)
+    except codegen.Unprintable as err:
+        return f"cannot compile: {err}"
+    return None
+
+
+def run_trajectories(
+    objective: Objective,
+    optimizer: Optimizer,
+    settings: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    starts: Any = None,
+    steps: int = 100,
+    tol: float = metrics.DEFAULT_TOL,
+    noise: float = 0.0,
+    seed: int = 0,
+    streams: Any = None,
+    record_state: bool = False,
+) -> engine.Trajectories:
+    """``engine.run(objective, optimizer, settings, steps, starts, gradient=noise source)``,
+    compiled: the same :class:`engine.Trajectories` (``tol`` is unused, for symmetry)."""
+    if record_state:
+        raise OptiscopeError("the fused engine does not record optimizer state; use engine.run")
+    job = _Job(objective, optimizer, settings, starts, steps, noise, seed, streams)
+    rec = job.run_rows(0, job.batch)
+    return job.trajectories(rec, 0, job.batch)
+
+
+def run_columns(
+    objective: Objective,
+    optimizer: Optimizer,
+    settings: Sequence[Mapping[str, Any]],
+    starts: Any,
+    steps: int,
+    tol: float = metrics.DEFAULT_TOL,
+    noise: float = 0.0,
+    seed: int = 0,
+    streams: Any = None,
+) -> FusedResult:
+    """``metrics.columns`` of every row, chunk by chunk (memory: one chunk of recorded steps)."""
+    job = _Job(objective, optimizer, settings, starts, steps, noise, seed, streams)
+    per_row = (steps + 1) * (objective.dim + 2) * 8
+    block = block_rows(steps)
+    chunk = max(block * 4, CHUNK_BYTES // per_row // block * block)
+    parts, finals = [], []
+    kinds = np.zeros(job.batch, dtype=np.int64)
+    points = np.full((job.batch, objective.dim), np.nan)
+    diverged = np.full(job.batch, -1, dtype=np.int64)
+    for lo in range(0, job.batch, chunk):
+        hi = min(job.batch, lo + chunk)
+        rec = job.run_rows(lo, hi)
+        parts.append(chunk_columns(job, rec, lo, hi, tol))
+        finals.append(rec.pos[-1])
+        kinds[lo:hi], points[lo:hi], diverged[lo:hi] = rec.kind, rec.point, rec.diverged_at
+    columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return FusedResult(
+        columns=columns,
+        final=np.concatenate(finals),
+        start=job.x.copy(),
+        diverged_at=diverged,
+        divergence_kind=kinds,
+        divergence_point=points,
+        stochastic=job.noise > 0,
+    )
+
+
+def chunk_columns(job: _Job, rec: _Record, lo: int, hi: int, tol: float) -> dict[str, np.ndarray]:
+    """metrics.columns of rows lo..hi from their recorded steps, by F2's compiled metrics
+    (``metrics_numba.block_columns``: the same definitions, row by row in parallel)."""
+    last = np.where(rec.diverged_at > 0, rec.diverged_at - 1, job.steps)  # evaluations
+    never = np.full(hi - lo, -1, dtype=np.int64)  # no elementwise optimizer stops itself
+    return block_columns(
+        rec.pos, rec.loss, rec.gnorm, rec.diverged_at, never, last, job.context(), tol
+    )
+
+
+def chunk_columns_numpy(job: _Job, rec: _Record, lo: int, hi: int, tol: float) -> dict:
+    """The same as :func:`chunk_columns` through a Trajectories and metrics.columns (the
+    reference; a one-line swap in :func:`run_columns` if the compiled metrics misbehave)."""
+    return metrics.columns(job.trajectories(rec, lo, hi), tol)
+
+
+@dataclass
+class _Record:
+    pos: np.ndarray  # [S+1, n, D]
+    loss: np.ndarray  # [S+1, n]
+    gnorm: np.ndarray  # [S+1, n]
+    diverged_at: np.ndarray  # [n]
+    kind: np.ndarray  # [n]
+    point: np.ndarray  # [n, D]
+
+
+class _Job:
+    """Validated arguments of one fused run, as engine.run validates them."""
+
+    def __init__(self, objective, optimizer, settings, starts, steps, noise, seed, streams):
+        engine._check_api_types(objective, optimizer)
+        self.settings, self.x = engine._broadcast(objective, optimizer, settings, starts)
+        engine.check_steps(steps)
+        reason = unsupported_reason(objective, optimizer)
+        if reason is not None:
+            raise OptiscopeError(f"the fused engine cannot run this: {reason}")
+        self.objective, self.optimizer, self.steps = objective, optimizer, int(steps)
+        self.batch = self.x.shape[0]
+        hp = optimizer.stack(self.settings)
+        optimizer.validate(hp)
+        self.hp_names = list(hp)
+        self.hp = np.ascontiguousarray(np.concatenate([hp[k].T for k in self.hp_names]))
+        with np.errstate(all="ignore"):
+            self.lr_table = learning_rates(self.settings, self.steps)
+            state = optimizer.init(self.x, hp)
+            self.f0 = objective.value(self.x)
+            self.g0 = objective.grad(self.x)
+        engine._check_start(self.x, self.f0, self.g0)
+        self.noise = float(noise)
+        if not (math.isfinite(self.noise) and self.noise >= 0):
+            raise OptiscopeError(f"invalid noise: {noise} (valid: a finite number >= 0)")
+        self.seed = seed
+        ids = np.arange(self.batch) if streams is None else np.asarray(streams).reshape(-1)
+        if ids.shape[0] != self.batch:
+            raise OptiscopeError(f"{ids.shape[0]} stream ids for {self.batch} trajectories")
+        self.streams = ids.astype(np.uint64)
+        self.radius = engine.escape_radius(objective, self.x)
+        self._context = None
+        self.compiled = _loop_for(
+            objective, optimizer, schedule=self.lr_table is not None, noise=self.noise > 0
+        )
+        fields = self.compiled.plan.state
+        self.state0 = np.ascontiguousarray(
+            np.stack([np.broadcast_to(getattr(state, f), self.x.shape) for f in fields])
+            if fields
+            else np.zeros((0, self.batch, 2))
+        )
+
+    def context(self):
+        """The metrics' view of the objective (built once per job, on first use)."""
+        if self._context is None:
+            self._context = metric_context(self.objective, self.noise > 0)
+        return self._context
+
+    def run_rows(self, lo: int, hi: int) -> _Record:
+        n, steps = hi - lo, self.steps
+        rec = _Record(
+            pos=np.empty((steps + 1, n, 2)),
+            loss=np.empty((steps + 1, n)),
+            gnorm=np.empty((steps + 1, n)),
+            diverged_at=np.full(n, -1, dtype=np.int64),
+            kind=np.zeros(n, dtype=np.int64),
+            point=np.full((n, 2), np.nan),
+        )
+        table = self.lr_table[:, lo:hi] if self.lr_table is not None else np.zeros((1, n))
+        hp = np.ascontiguousarray(self.hp[:, lo:hi])
+        pows, index = power_tables(hp, self.compiled.hoisted, steps)
+        self.compiled.loop(
+            self.x[lo:hi],
+            self.f0[lo:hi],
+            self.g0[lo:hi],
+            hp,
+            np.ascontiguousarray(self.state0[:, lo:hi]),
+            np.ascontiguousarray(table),
+            pows,
+            index,
+            self.noise,
+            noise_key(self.seed),
+            self.streams[lo:hi],
+            self.radius,
+            steps,
+            block_rows(steps),
+            rec.pos,
+            rec.loss,
+            rec.gnorm,
+            rec.diverged_at,
+            rec.kind,
+            rec.point,
+        )
+        return rec
+
+    def trajectories(self, rec: _Record, lo: int, hi: int) -> engine.Trajectories:
+        k = np.arange(self.steps + 1)[:, None]
+        last = np.where(rec.diverged_at > 0, rec.diverged_at - 1, self.steps)
+        evaluations = np.minimum(k, last[None, :]).astype(np.int64, copy=False)
+        table = None if self.lr_table is None else self.lr_table[:, lo:hi]
+        return engine.Trajectories(
+            objective=self.objective,
+            optimizer=self.optimizer.name,
+            settings=self.settings[lo:hi],
+            positions=rec.pos,
+            losses=rec.loss,
+            grad_norms=rec.gnorm,
+            evaluations=evaluations,
+            diverged_at=rec.diverged_at,
+            converged_at=np.full(hi - lo, -1, dtype=np.int64),
+            learning_rates=table,
+            stop_codes=np.zeros(hi - lo, dtype=np.int64),
+            stop_reasons=dict(self.optimizer.stop_reasons),
+            divergence_kind=rec.kind,
+            divergence_point=rec.point,
+            escape_radius=self.radius,
+            stochastic=self.noise > 0,
+        )
+
+
+def block_rows(steps: int) -> int:
+    """Rows per prange block: its record (4 numbers per row and step) fits BLOCK_BYTES,
+    in multiples of 8 rows (one AVX-512 vector) when there is room, at least 1."""
+    rows = BLOCK_BYTES // ((steps + 1) * 4 * 8)
+    return max(1, rows // 8 * 8 if rows >= 8 else rows)
+
+
+def _loop_for(objective: Objective, optimizer: Optimizer, schedule: bool, noise: bool):
+    """The compiled loop, its state fields and hyperparameter order read from the optimizer."""
+    defaults = optimizer.stack([optimizer.resolve({})])
+    state = optimizer.init(np.zeros((1, objective.dim)), defaults)
+    fields = tuple(f for f in state._fields if f != "step")
+    return compiled_loop(objective, optimizer, fields, list(defaults), schedule, noise)
