@@ -11,12 +11,15 @@ Each (function, optimizer kernel, schedule, noise) combination compiles once (a 
 cold, cached on disk after), so the cases below share combinations on purpose.
 """
 
+import ast
+
 import numba
 import numpy as np
 import pytest
 
 from optiscope import engine, fused, metrics
 from optiscope.errors import OptiscopeError
+from optiscope.fused.specialize import specialize_kernel
 from optiscope.objectives import get_objective
 from optiscope.optimizers import get_optimizer
 from optiscope.stochastic import gradient_source
@@ -105,6 +108,60 @@ CASES = {
 def test_fused_equals_engine_bit_for_bit(case):
     function, name, settings = CASES[case]
     both(function, name, settings)
+
+
+# every option value alone in its call: the loop prints it into the kernel and folds it
+FOLDED = {
+    "sgd-nesterov": ("aniso", "sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    "sgd-seed-dampening": (
+        "aniso",
+        "sgd",
+        {"lr": 0.05, "momentum": 0.8, "momentum_form": "seed", "dampening": 0.3},
+    ),
+    "adam-amsgrad": ("rosenbrock", "adam", {"lr": 0.02, "amsgrad": True}),
+    "adamw": ("rosenbrock", "adamw", {"lr": 0.02}),
+    "rmsprop-centered": ("aniso", "rmsprop", {"lr": 0.01, "centered": True}),
+}
+
+
+@pytest.mark.parametrize("case", FOLDED, ids=list(FOLDED))
+def test_options_folded_into_the_kernel_bit_for_bit(case):
+    function, name, setting = FOLDED[case]
+    opt = optimizer(name)
+    hp = opt.stack(opt.complete_all([setting]))
+    names = list(hp)
+    fixed = fused.fixed_arguments(opt, names, np.concatenate([hp[k].T for k in names]))
+    options = {h.name for h in opt.options} | {
+        h.name for h in opt.hyperparams if h.kind in ("bool", "choice")
+    }
+    assert {fused._KERNEL_NAMES.get(n, n) for n in options} <= fixed.keys()
+    both(function, name, [setting], steps=60)
+
+
+def test_folding_rules():
+    source = (
+        "def k(w, g, flag, zero, t):\n"
+        "    g = helper(g, w, zero)\n"
+        "    pick = 1.0 * ((t == 1.0) | (flag == 1.0))\n"
+        "    inner = flag * g + (1.0 - flag) * (w * 2.0)\n"
+        "    other = 0.0 * w + w / 1.0 - 0.0\n"
+        "    return inner, pick, other\n"
+    )
+    helper = "def helper(g, w, wd):\n    'doc'\n    return g + wd * w\n"
+    kernel = ast.parse(source).body[0]
+    helpers = {"helper": ast.parse(helper).body[0]}
+    text = ast.unparse(specialize_kernel(kernel, {"flag": 1.0, "zero": 0.0}, helpers))
+    assert "inner = g\n" in text and "other = w\n" in text  # selects and identities folded
+    assert "pick = 1.0\n" in text and "helper(" not in text  # logic folded, helper inlined
+    assert "g = _in0_g\n" in text  # g + 0.0 * w is g
+    namespace = {}
+    exec(compile(text, "<folded>", "exec"), namespace)  # noqa: S102 - our own printed source
+    assert namespace["k"](3.0, 2.0, 1.0, 0.0, 5.0) == (2.0, 1.0, 3.0)
+    # the documented exception: 0.0 * inf is NaN unfolded, 0.0 once folded
+    unfolded = {}
+    exec(compile(source + helper, "<unfolded>", "exec"), unfolded)  # noqa: S102
+    assert np.isnan(unfolded["k"](np.inf, 2.0, 1.0, 0.0, 5.0)[0])
+    assert namespace["k"](np.inf, 2.0, 1.0, 0.0, 5.0)[0] == 2.0
 
 
 def test_typed_formula_within_rounding():

@@ -176,6 +176,12 @@ def test_theory_beside_best_names_the_optimum_and_the_gap() -> None:
     adaptive = osc.sweep("aniso", "adam:lr=0.01|0.1", steps=20)
     assert theory_beside_best(adaptive) is None  # no closed-form optimum for Adam
     assert theory_beside_best(osc.sweep("rosenbrock", "sgd:lr=1e-3|2e-3", steps=20)) is None
+    scheduled = "sgd:lr=0.1,schedule=step,step_size=1..5@3"  # no fixed linear map
+    assert theory_beside_best(osc.sweep("aniso", scheduled, steps=20)) is None
+    mixed = osc.sweep("aniso", "sgd:lr=0.05,momentum=0.5,nesterov=false|true", steps=20)
+    assert theory_beside_best(mixed) is None
+    assert theory_beside_best(mixed[mixed["nesterov"]])["method"] == "Nesterov"
+    assert theory_beside_best(mixed[~mixed["nesterov"]])["method"] == "heavy ball"
 
 
 def test_ranking_puts_diverged_rows_last() -> None:

@@ -99,3 +99,25 @@ def test_ctrl_c_writes_finished_rows_and_exits_130(tmp_path, capsys, monkeypatch
     assert "aborted after 3 of 9 settings; wrote" in captured.err
     assert len(pd.read_parquet(tmp_path / "sweep.parquet")) == 3
     assert len(pd.read_csv(tmp_path / "sweep.csv")) == 3
+
+
+def test_maps_default_to_the_metric_steps_and_zigzag_and_can_be_chosen(tmp_path, capsys) -> None:
+    base = ["sweep", "aniso", "momentum:lr=0.05..0.2@3,momentum=0..0.5@3", "--steps", "30"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    assert sorted(p.name for p in (tmp_path / "a").glob("*.png")) == [
+        "rate.png",
+        "steps_to_tol.png",
+        "zigzag.png",
+    ]
+    assert main([*base, "--out", str(tmp_path / "b"), "--maps", "overshoot,gap_final"]) == 0
+    assert sorted(p.name for p in (tmp_path / "b").glob("*.png")) == [
+        "gap_final.png",
+        "overshoot.png",
+    ]
+    assert main([*base, "--out", str(tmp_path / "c"), "--maps", "none"]) == 0
+    assert not list((tmp_path / "c").glob("*.png"))
+    capsys.readouterr()
+    assert main([*base, "--out", str(tmp_path / "d"), "--maps", "speed"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("optiscope: error: invalid metric: 'speed' (valid: ")
+    assert "\n" not in error and not (tmp_path / "d" / "sweep.csv").exists()

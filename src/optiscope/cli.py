@@ -14,7 +14,7 @@ import contextlib
 import errno
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -682,6 +682,15 @@ def sweep_command(
     top: Annotated[
         int, typer.Option("--top", metavar="N", help="Rows of the best-settings table (1 to 1000).")
     ] = 10,
+    maps: Annotated[
+        str | None,
+        typer.Option(
+            "--maps",
+            metavar="M,M",
+            help="Metrics to map, one DIR/M.png each, or none (default: the --metric, "
+            "steps_to_tol and zigzag).",
+        ),
+    ] = None,
 ) -> None:
     """Sweep hyperparameters (and start points): a table of every setting, the best, maps.
 
@@ -700,12 +709,14 @@ def sweep_command(
       optiscope sweep rastrigin "adam:lr=1e-3..1@log8,beta1=0.5..0.99@8" --samples 500 --method random
 
     Writes DIR/sweep.parquet and DIR/sweep.csv (one row per setting and start: every
-    hyperparameter, start_*, final_* and every metric) and DIR/METRIC.png (the map over two
-    swept axes). Ctrl-C writes the rows that finished and exits with status 130.
+    hyperparameter, start_*, final_* and every metric) and DIR/M.png for each metric of
+    --maps (the map over two swept axes; a basin map when start points were swept). Ctrl-C
+    writes the rows that finished and exits with status 130.
     """
     from optiscope.sweep import check_metric, sweep
 
     check_metric(metric)
+    mapped = _mapped_metrics(maps, metric)
     if not 1 <= top <= 1000:
         raise OptiscopeError(f"invalid --top: {top} (valid: 1 to 1000)")
     address = _scheduler_address(scheduler, dask)
@@ -724,7 +735,7 @@ def sweep_command(
         partial = getattr(stop, "frame", None)
         if partial is None:
             raise
-        files = _write_sweep_files(partial, out_dir, metric, maps=False)
+        files = _write_sweep_files(partial, out_dir, ())
         written = ", ".join(str(f) for f in files)
         _silence_stdout()
         with contextlib.suppress(OSError):
@@ -736,7 +747,7 @@ def sweep_command(
                 soft_wrap=True,
             )
         raise Exit(130) from None
-    files = _write_sweep_files(frame, out_dir, metric, maps=True)
+    files = _write_sweep_files(frame, out_dir, mapped)
     if as_json:
         _print_json(_sweep_json(frame, metric, top, files))
         return
@@ -763,27 +774,32 @@ def _sweep_progress() -> Iterator[Callable[[int, int], None] | None]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _write_sweep_files(frame, out_dir: Path, metric: str, maps: bool) -> list[Path]:
-    """sweep.parquet and sweep.csv (same columns), and with ``maps`` the metric's map."""
+def _mapped_metrics(maps: str | None, metric: str) -> tuple[str, ...]:
+    """The metrics --maps names (checked), ``()`` for none; by default the ranking metric,
+    steps_to_tol and zigzag."""
+    from optiscope.sweep import check_metric
+
+    if maps is None:
+        return tuple(dict.fromkeys((metric, "steps_to_tol", "zigzag")))
+    if maps.strip() == "none":
+        return ()
+    names = [name.strip() for name in maps.split(",")]
+    return tuple(dict.fromkeys(check_metric(name) for name in names))
+
+
+def _write_sweep_files(frame, out_dir: Path, maps: Sequence[str]) -> list[Path]:
+    """sweep.parquet and sweep.csv (same columns), then one map per metric in ``maps``."""
     import io
+
+    from optiscope.plots.sweep_map import draw_maps
 
     parquet = io.BytesIO()
     frame.to_parquet(parquet)
     files = [write_atomic(out_dir / "sweep.parquet", parquet.getvalue(), "Parquet file")]
     files.append(write_atomic(out_dir / "sweep.csv", frame.to_csv(), "CSV file"))
-    if maps:
-        files += _draw_sweep_maps(frame, metric, out_dir / f"{metric}.png")
+    for metric in maps:
+        files += [Path(p) for p in draw_maps(frame, metric, out_dir / f"{metric}.png")]
     return files
-
-
-def _draw_sweep_maps(frame, metric: str, path: Path) -> list[Path]:
-    """The maps of ``plots.sweep_map`` (nothing, with a note, where it is not installed)."""
-    try:
-        from optiscope.plots.sweep_map import draw_maps
-    except ImportError:
-        err.print("note: no maps drawn (optiscope.plots.sweep_map is not available)")
-        return []
-    return [Path(p) for p in draw_maps(frame, metric, path)]
 
 
 def _sweep_records(rows) -> list[dict[str, Any]]:
@@ -799,7 +815,7 @@ def _sweep_records(rows) -> list[dict[str, Any]]:
 
 
 def _sweep_json(frame, metric: str, top: int, files: list[Path]) -> dict[str, Any]:
-    from optiscope.sweep import best_settings, note_ranks, theory_beside_best, theory_beside_best
+    from optiscope.sweep import best_settings, note_ranks, theory_beside_best
 
     attrs = frame.attrs
     return {

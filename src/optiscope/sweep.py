@@ -788,39 +788,56 @@ def _theory(plan: Plan) -> dict[str, Any] | None:
     }
 
 
-#: The theory's optimal tuning that applies to each optimizer of the SGD family (the key of
-#: ``attrs["theory"]``) and the hyperparameters it sets.
-_THEORY_OF = {
-    "sgd": ("gd", {"lr": "optimal_lr"}),
-    "momentum": ("heavy_ball", {"lr": "optimal_lr", "momentum": "optimal_momentum"}),
-    "nesterov": ("nesterov", {"lr": "optimal_lr", "momentum": "optimal_momentum"}),
+_THEORY_KEYS = {
+    "gd": {"lr": "optimal_lr"},
+    "heavy_ball": {"lr": "optimal_lr", "momentum": "optimal_momentum"},
+    "nesterov": {"lr": "optimal_lr", "momentum": "optimal_momentum"},
 }
+_SGD_FAMILY = ("sgd", "momentum", "nesterov")
+
+
+def _linear_method(frame) -> str | None:
+    """Which of the theory's linear methods every row runs: ``"gd"`` (no momentum),
+    ``"heavy_ball"`` or ``"nesterov"``; None when the rows mix them, or when a schedule,
+    weight decay or dampening puts them outside the optimum's closed form."""
+    if str(frame["optimizer"].iloc[0]) not in _SGD_FAMILY:
+        return None
+    if "schedule" in frame and (frame["schedule"] != "constant").any():
+        return None
+    if (frame["weight_decay"] != 0).any() or (frame["dampening"] != 0).any():
+        return None
+    nesterov = frame["nesterov"].astype(bool)
+    if nesterov.all():
+        return "nesterov"
+    if nesterov.any():
+        return None
+    return "gd" if (frame["momentum"] == 0).all() else "heavy_ball"
 
 
 def theory_beside_best(frame, metric: str = DEFAULT_METRIC) -> dict[str, Any] | None:
-    """The quadratic theory's optimal tuning for the swept optimizer next to the sweep's best.
+    """The quadratic theory's optimal tuning for the swept method next to the sweep's best.
 
-    On a quadratic (``attrs["theory"]``) for sgd (gradient descent: its optimal lr),
-    momentum (heavy ball) and nesterov: ``{"method", "mu", "L", "setting" (the optimal
+    On a quadratic (``attrs["theory"]``), when every row runs one of the theory's linear
+    methods with a constant lr and no weight decay or dampening (gradient descent: momentum
+    0; heavy ball; Nesterov): ``{"method", "mu", "L", "setting" (the optimal
     hyperparameters), "rate" (the predicted optimal rate), "best_rate" (the measured rate of
     the best row by ``metric``, None when it has none), "rate_gap" (best_rate / rate - 1)}``;
-    None elsewhere (no theory, an adaptive optimizer, or no rows).
+    None elsewhere (no theory, an adaptive optimizer, a schedule, mixed methods, no rows).
     """
-    attrs = frame.attrs
-    theory = attrs.get("theory")
-    known = _THEORY_OF.get(str(frame["optimizer"].iloc[0])) if len(frame) else None
-    if theory is None or known is None:
+    theory = frame.attrs.get("theory")
+    method = _linear_method(frame) if len(frame) and theory is not None else None
+    if method is None:
         return None
-    method, keys = known
     optimum = theory[method]
     best = best_settings(frame, metric, 1)
-    measured = best["rate"].iloc[0] if len(best) else float("nan")
-    measured = None if not np.isfinite(measured) else float(measured)
+    measured = float(best["rate"].iloc[0])
+    measured = measured if np.isfinite(measured) else None
+    names = {"gd": "gradient descent", "heavy_ball": "heavy ball", "nesterov": "Nesterov"}
     return {
-        "method": method.replace("_", " ") if method != "gd" else "gradient descent",
+        "method": names[method],
         "mu": float(theory["mu"]),
         "L": float(theory["L"]),
-        "setting": {name: float(optimum[key]) for name, key in keys.items()},
+        "setting": {name: float(optimum[key]) for name, key in _THEORY_KEYS[method].items()},
         "rate": float(optimum["rate"]),
         "best_rate": measured,
         "rate_gap": None if measured is None else measured / float(optimum["rate"]) - 1.0,

@@ -7,9 +7,14 @@ elementwise optimizers. :func:`unsupported_reason` says when it cannot; callers 
 ``engine.run``.
 
 - :func:`run_trajectories`: an ``engine.Trajectories`` equal to ``engine.run``'s;
-- :func:`run_columns`: ``metrics.columns`` of every row (by ``metrics_numba.block_columns``)
-  plus the final points, in memory ``O(B)`` plus one chunk of recorded steps
-  (``CHUNK_BYTES``) at a time.
+- :func:`run_columns`: ``metrics.columns`` of every row plus the final points, each prange
+  block of rows measured by ``metrics_numba.row_metrics`` right after it ran, while its
+  record is in cache: memory ``O(B)`` plus one block's record per thread.
+
+Each call's loop is specialized to the options all its rows share (``nesterov``,
+``amsgrad``, ``weight_decay = 0`` ...: :func:`fixed_arguments`, :mod:`.specialize`); a
+specialized kernel equals the general one except, possibly, at the step where a row's
+arithmetic overflows (a diverging row: see :mod:`.specialize`).
 
 Equality with ``engine.run``: bit for bit where both do the same operations on the same
 doubles: the kernels' arithmetic, polynomial functions, ``sqrt``, ``x**2`` and Adam's
@@ -19,7 +24,8 @@ machine) and the C library's scalar ones differ: catalogue functions and typed f
 use them, integer powers ``x**3`` of the catalogue (NumPy's ``pow`` against Numba's repeated
 products), FTRL's general ``lr_power`` and the noise's Box-Muller ``log``/``cos``.
 
-Cost: a first compile of a (function, optimizer kernel, schedule?, noise?) combination takes
+Cost: a first compile of a (function, optimizer kernel, schedule?, noise?, fixed options)
+combination takes
 seconds (4.4 s measured for momentum on aniso); the machine code is cached on disk
 (``$OPTISCOPE_CACHE_DIR/fused``, default ``~/.cache/optiscope/fused``), so a later process
 pays ~0.5 s once (importing Numba and loading the cache) and then milliseconds per call.
@@ -36,18 +42,18 @@ import numpy as np
 
 from optiscope import engine, metrics
 from optiscope.errors import OptiscopeError
-from optiscope.fused import codegen
+from optiscope.fused import codegen, metrics_numba
 from optiscope.fused.loop import compiled_loop, noise_key, power_tables
-from optiscope.fused.metrics_numba import block_columns, metric_context
+from optiscope.fused.metrics_numba import metric_context
 from optiscope.objectives.base import Objective
 from optiscope.optimizers.base import Optimizer
 from optiscope.schedules import learning_rates
 from optiscope.stochastic import ExactGradient, GaussianNoise, MiniBatchGradient
 
-#: bytes of recorded steps (positions, losses, gradient norms) run_columns holds at once
-CHUNK_BYTES = 8 * 2**20
 #: bytes of one prange block's record of its rows (kept in cache while the block runs)
 BLOCK_BYTES = 2**20
+#: bytes of one run_columns block's record (measured while in the core's L2 cache)
+COLUMN_BLOCK_BYTES = 512 * 2**10
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,47 +140,38 @@ def run_columns(
     seed: int = 0,
     streams: Any = None,
 ) -> FusedResult:
-    """``metrics.columns`` of every row, chunk by chunk (memory: one chunk of recorded steps)."""
-    job = _Job(objective, optimizer, settings, starts, steps, noise, seed, streams)
-    per_row = (steps + 1) * (objective.dim + 2) * 8
-    block = block_rows(steps)
-    chunk = max(block * 4, CHUNK_BYTES // per_row // block * block)
-    parts, finals = [], []
-    kinds = np.zeros(job.batch, dtype=np.int64)
-    points = np.full((job.batch, objective.dim), np.nan)
-    diverged = np.full(job.batch, -1, dtype=np.int64)
-    for lo in range(0, job.batch, chunk):
-        hi = min(job.batch, lo + chunk)
-        rec = job.run_rows(lo, hi)
-        parts.append(chunk_columns(job, rec, lo, hi, tol))
-        finals.append(rec.pos[-1])
-        kinds[lo:hi], points[lo:hi], diverged[lo:hi] = rec.kind, rec.point, rec.diverged_at
-    columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    """``metrics.columns`` of every row, each block of rows measured (by F2's
+    ``metrics_numba.row_metrics``) right after it ran, while its record is in cache: memory
+    ``O(B)`` plus one block's record per thread (``COLUMN_BLOCK_BYTES``)."""
+    job = _Job(objective, optimizer, settings, starts, steps, noise, seed, streams, complete=False)
+    batch, dim = job.batch, objective.dim
+    floats, per_dim, ints = metrics_numba.new_outputs(batch, dim)
+    final = np.empty((batch, dim))
+    diverged = np.full(batch, -1, dtype=np.int64)
+    kinds = np.zeros(batch, dtype=np.int64)
+    points = np.full((batch, dim), np.nan)
+    job.compiled.columns(
+        *job.loop_inputs(0, batch),
+        column_block_rows(steps),
+        *job.context(),
+        float(tol),
+        floats,
+        per_dim,
+        ints,
+        final,
+        diverged,
+        kinds,
+        points,
+    )
     return FusedResult(
-        columns=columns,
-        final=np.concatenate(finals),
+        columns=metrics_numba.outputs_to_columns(floats, per_dim, ints),
+        final=final,
         start=job.x.copy(),
         diverged_at=diverged,
         divergence_kind=kinds,
         divergence_point=points,
         stochastic=job.noise > 0,
     )
-
-
-def chunk_columns(job: _Job, rec: _Record, lo: int, hi: int, tol: float) -> dict[str, np.ndarray]:
-    """metrics.columns of rows lo..hi from their recorded steps, by F2's compiled metrics
-    (``metrics_numba.block_columns``: the same definitions, row by row in parallel)."""
-    last = np.where(rec.diverged_at > 0, rec.diverged_at - 1, job.steps)  # evaluations
-    never = np.full(hi - lo, -1, dtype=np.int64)  # no elementwise optimizer stops itself
-    return block_columns(
-        rec.pos, rec.loss, rec.gnorm, rec.diverged_at, never, last, job.context(), tol
-    )
-
-
-def chunk_columns_numpy(job: _Job, rec: _Record, lo: int, hi: int, tol: float) -> dict:
-    """The same as :func:`chunk_columns` through a Trajectories and metrics.columns (the
-    reference; a one-line swap in :func:`run_columns` if the compiled metrics misbehave)."""
-    return metrics.columns(job.trajectories(rec, lo, hi), tol)
 
 
 @dataclass
@@ -188,18 +185,34 @@ class _Record:
 
 
 class _Job:
-    """Validated arguments of one fused run, as engine.run validates them."""
+    """Validated arguments of one fused run, as engine.run validates them.
 
-    def __init__(self, objective, optimizer, settings, starts, steps, noise, seed, streams):
+    ``complete=False``: the settings are already complete (``Optimizer.complete_all``, as
+    :func:`run_columns` asks), so they are not completed a second time (a sweep of 40,000
+    settings: ~0.15 s); their values are still checked, stacked, by ``optimizer.validate``.
+    """
+
+    def __init__(
+        self, objective, optimizer, settings, starts, steps, noise, seed, streams, complete=True
+    ):
         engine._check_api_types(objective, optimizer)
-        self.settings, self.x = engine._broadcast(objective, optimizer, settings, starts)
+        if complete:
+            self.settings, self.x = engine._broadcast(objective, optimizer, settings, starts)
+        else:
+            self.settings, self.x = _broadcast_complete(objective, optimizer, settings, starts)
         engine.check_steps(steps)
         reason = unsupported_reason(objective, optimizer)
         if reason is not None:
             raise OptiscopeError(f"the fused engine cannot run this: {reason}")
         self.objective, self.optimizer, self.steps = objective, optimizer, int(steps)
         self.batch = self.x.shape[0]
-        hp = optimizer.stack(self.settings)
+        try:
+            hp = optimizer.stack(self.settings)
+        except (KeyError, TypeError, ValueError) as err:
+            raise OptiscopeError(
+                f"incomplete or invalid {optimizer.name} settings ({err}): complete them with "
+                "Optimizer.complete_all"
+            ) from None
         optimizer.validate(hp)
         self.hp_names = list(hp)
         self.hp = np.ascontiguousarray(np.concatenate([hp[k].T for k in self.hp_names]))
@@ -220,7 +233,11 @@ class _Job:
         self.radius = engine.escape_radius(objective, self.x)
         self._context = None
         self.compiled = _loop_for(
-            objective, optimizer, schedule=self.lr_table is not None, noise=self.noise > 0
+            objective,
+            optimizer,
+            schedule=self.lr_table is not None,
+            noise=self.noise > 0,
+            fixed=fixed_arguments(optimizer, self.hp_names, self.hp),
         )
         fields = self.compiled.plan.state
         self.state0 = np.ascontiguousarray(
@@ -235,20 +252,13 @@ class _Job:
             self._context = metric_context(self.objective, self.noise > 0)
         return self._context
 
-    def run_rows(self, lo: int, hi: int) -> _Record:
-        n, steps = hi - lo, self.steps
-        rec = _Record(
-            pos=np.empty((steps + 1, n, 2)),
-            loss=np.empty((steps + 1, n)),
-            gnorm=np.empty((steps + 1, n)),
-            diverged_at=np.full(n, -1, dtype=np.int64),
-            kind=np.zeros(n, dtype=np.int64),
-            point=np.full((n, 2), np.nan),
-        )
+    def loop_inputs(self, lo: int, hi: int) -> tuple:
+        """The compiled loops' leading arguments for rows lo..hi (through ``steps``)."""
+        n = hi - lo
         table = self.lr_table[:, lo:hi] if self.lr_table is not None else np.zeros((1, n))
         hp = np.ascontiguousarray(self.hp[:, lo:hi])
-        pows, index = power_tables(hp, self.compiled.hoisted, steps)
-        self.compiled.loop(
+        pows, index = power_tables(hp, self.compiled.hoisted, self.steps)
+        return (
             self.x[lo:hi],
             self.f0[lo:hi],
             self.g0[lo:hi],
@@ -261,7 +271,21 @@ class _Job:
             noise_key(self.seed),
             self.streams[lo:hi],
             self.radius,
-            steps,
+            self.steps,
+        )
+
+    def run_rows(self, lo: int, hi: int) -> _Record:
+        n, steps = hi - lo, self.steps
+        rec = _Record(
+            pos=np.empty((steps + 1, n, 2)),
+            loss=np.empty((steps + 1, n)),
+            gnorm=np.empty((steps + 1, n)),
+            diverged_at=np.full(n, -1, dtype=np.int64),
+            kind=np.zeros(n, dtype=np.int64),
+            point=np.full((n, 2), np.nan),
+        )
+        self.compiled.loop(
+            *self.loop_inputs(lo, hi),
             block_rows(steps),
             rec.pos,
             rec.loss,
@@ -297,6 +321,29 @@ class _Job:
         )
 
 
+def _broadcast_complete(objective, optimizer, settings, starts):
+    """``engine._broadcast`` for settings already complete (every hyperparameter named,
+    nothing unknown): the start is checked as there (by ``_broadcast`` on the first setting
+    alone), the settings are not completed again; any other settings go through
+    ``_broadcast``."""
+    if isinstance(settings, Mapping):
+        settings = [settings]
+    if isinstance(settings, str | bytes) or not isinstance(settings, Sequence):
+        return engine._broadcast(objective, optimizer, settings, starts)  # its error
+    settings = list(settings)
+    required = {h.name for h in optimizer.hyperparams}
+    allowed = set(optimizer._value_schema())
+    if not settings or not all(
+        isinstance(s, Mapping) and required <= s.keys() <= allowed for s in settings
+    ):  # not complete: completed (or refused) as engine.run does
+        return engine._broadcast(objective, optimizer, settings, starts)
+    _, x = engine._broadcast(objective, optimizer, settings[:1], starts)
+    batch = max(len(settings), x.shape[0])
+    if len(settings) not in (1, batch) or x.shape[0] not in (1, batch):
+        raise OptiscopeError(f"{len(settings)} settings and {x.shape[0]} starts do not broadcast")
+    return settings * (batch // len(settings)), np.repeat(x, batch // x.shape[0], axis=0)
+
+
 def block_rows(steps: int) -> int:
     """Rows per prange block: its record (4 numbers per row and step) fits BLOCK_BYTES,
     in multiples of 8 rows (one AVX-512 vector) when there is room, at least 1."""
@@ -304,9 +351,45 @@ def block_rows(steps: int) -> int:
     return max(1, rows // 8 * 8 if rows >= 8 else rows)
 
 
-def _loop_for(objective: Objective, optimizer: Optimizer, schedule: bool, noise: bool):
+def column_block_rows(steps: int) -> int:
+    """Rows per prange block of :func:`run_columns`: the block's record (at most 4 numbers
+    per row and step) fits COLUMN_BLOCK_BYTES, in multiples of 8 rows when there is room."""
+    rows = COLUMN_BLOCK_BYTES // ((steps + 1) * 4 * 8)
+    return max(1, rows // 8 * 8 if rows >= 8 else rows)
+
+
+def fixed_arguments(optimizer: Optimizer, hp_names: list[str], hp: np.ndarray) -> dict:
+    """The kernel arguments every row holds at one value the loop may print into the kernel
+    (:mod:`optiscope.fused.specialize`): options (bool and choice hyperparameters) at any
+    value, numbers only at 0 when 0 is their default (weight decay, dampening ...); keyed by
+    the kernel's argument names. Few values, so few compiled variants."""
+    kinds = {h.name: h for h in (*optimizer.hyperparams, *optimizer.options)}
+    fixed = {}
+    for index, name in enumerate(hp_names):
+        column = hp[index]
+        if column.size == 0 or not (column == column[0]).all():
+            continue
+        value, spec = float(column[0]), kinds.get(name)
+        if spec is None:
+            continue
+        if spec.kind in ("bool", "choice") or (value == 0.0 and spec.encode(spec.default) == 0.0):
+            fixed[_KERNEL_NAMES.get(name, name)] = value
+    return fixed
+
+
+#: hyperparameter -> the kernel's argument name, where they differ (codegen.ALIASES reversed)
+_KERNEL_NAMES = {known: arg for arg, known in codegen.ALIASES.items()}
+
+
+def _loop_for(
+    objective: Objective,
+    optimizer: Optimizer,
+    schedule: bool,
+    noise: bool,
+    fixed: Mapping[str, float] | None = None,
+):
     """The compiled loop, its state fields and hyperparameter order read from the optimizer."""
     defaults = optimizer.stack([optimizer.resolve({})])
     state = optimizer.init(np.zeros((1, objective.dim)), defaults)
     fields = tuple(f for f in state._fields if f != "step")
-    return compiled_loop(objective, optimizer, fields, list(defaults), schedule, noise)
+    return compiled_loop(objective, optimizer, fields, list(defaults), schedule, noise, fixed)

@@ -15,13 +15,18 @@ the result does not depend on the block size or the number of threads.
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from optiscope.fused import codegen
+from optiscope.fused import codegen, metrics_numba
+from optiscope.fused.specialize import specialize_kernel
 from optiscope.stochastic import _GOLDEN, _M1, _M2, _NOISE, _mix
 
 _HEADER = """\
@@ -66,49 +71,42 @@ def _normals(row_key, step):
     return n1, n2
 """
 
-_LOOP = """\
-@numba.njit(parallel=True, **_JIT)
-def fused_loop(x0, f0, g0, hp, state0, lr_table, pows, pidx, sigma, key, streams, radius, steps,
-               block, pos, loss, gnorm, diverged_at, kind, div_point):
-    batch = x0.shape[0]
-    nblocks = (batch + block - 1) // block
-    for blk in numba.prange(nblocks):
+# The state of a block's rows: one array per field (rows contiguous, so that LLVM vectorizes
+# the row loop), named s_<field>; the optimizer's state fields follow as s_v<j>_<d>.
+_FIELDS = ("w_1", "w_2", "g_1", "g_2", "f", "p_1", "p_2", "live", "at", "kind")
+
+_INIT = """\
         lo = blk * block
         n = min(batch, lo + block) - lo
-        # What the row loop writes lives in two arrays allocated here: the rows' state
-        # st [n, fields] (point, gradient, f, divergence point, alive flag, divergence step
-        # and kind, optimizer state) and the record rec [S+1, n, 4] (point, f, |g|), copied
-        # out after the last step. Few arrays, rows innermost: LLVM vectorizes the row loop.
-        st = np.empty((n, {width}))
-        rec = np.empty((steps + 1, n, 4))
+{allocate}
         keys = np.zeros(n, dtype=np.uint64)
         for i in range(n):
             b = lo + i
-            st[i, 0] = x0[b, 0]
-            st[i, 1] = x0[b, 1]
-            st[i, 2] = g0[b, 0]
-            st[i, 3] = g0[b, 1]
-            st[i, 4] = f0[b]
-            st[i, 5] = np.nan
-            st[i, 6] = np.nan
-            st[i, 7] = 1.0
-            st[i, 8] = -1.0
-            st[i, 9] = 0.0
+            s_w_1[i] = x0[b, 0]
+            s_w_2[i] = x0[b, 1]
+            s_g_1[i] = g0[b, 0]
+            s_g_2[i] = g0[b, 1]
+            s_f[i] = f0[b]
+            s_p_1[i] = np.nan
+            s_p_2[i] = np.nan
+            s_live[i] = 1.0
+            s_at[i] = -1.0
+            s_kind[i] = 0.0
 {init}
             keys[i] = _row_key(key, streams[b])
-            rec[0, i, 0] = st[i, 0]
-            rec[0, i, 1] = st[i, 1]
-            rec[0, i, 2] = st[i, 4]
-            rec[0, i, 3] = np.sqrt(st[i, 2] * st[i, 2] + st[i, 3] * st[i, 3])
+{record0}
+"""
+
+_STEP = """\
         for k in range(1, steps + 1):
             t = float(k)
             for i in range(n):
                 b = lo + i
-                live = st[i, 7] != 0.0
-                w_1 = st[i, 0]
-                w_2 = st[i, 1]
-                g_1 = st[i, 2]
-                g_2 = st[i, 3]
+                live = s_live[i] != 0.0
+                w_1 = s_w_1[i]
+                w_2 = s_w_2[i]
+                g_1 = s_g_1[i]
+                g_2 = s_g_2[i]
 {load}
 {noise}
                 r1 = {call_1}
@@ -117,54 +115,98 @@ def fused_loop(x0, f0, g0, hp, state0, lr_table, pows, pidx, sigma, key, streams
                 nw_2 = r2[0]
                 nf, ng_1, ng_2 = objective_fg(nw_1, nw_2)
                 # engine._run's test in comparisons only (x - x == 0 iff x is finite; NaN
-                # compares false), and selects instead of branches
-                fin = (nw_1 - nw_1 == 0.0) & (nw_2 - nw_2 == 0.0)
+                # compares false; a point inside the finite radius is finite), and selects
+                # instead of branches
                 inside = (np.abs(nw_1) <= radius) & (np.abs(nw_2) <= radius)
-                good = fin & inside & (nf - nf == 0.0) & (ng_1 - ng_1 == 0.0) & (ng_2 - ng_2 == 0.0)
+                good = inside & (nf - nf == 0.0) & (ng_1 - ng_1 == 0.0) & (ng_2 - ng_2 == 0.0)
                 ok = live & good
                 newly = live & (not good)
-                left = fin & (not inside)
-                st[i, 5] = (nw_1 if left else w_1) if newly else st[i, 5]
-                st[i, 6] = (nw_2 if left else w_2) if newly else st[i, 6]
-                st[i, 7] = 1.0 if ok else 0.0
-                st[i, 8] = t if newly else st[i, 8]
-                st[i, 9] = (1.0 if left else 2.0) if newly else st[i, 9]
+                left = (nw_1 - nw_1 == 0.0) & (nw_2 - nw_2 == 0.0) & (not inside)
+                s_p_1[i] = (nw_1 if left else w_1) if newly else s_p_1[i]
+                s_p_2[i] = (nw_2 if left else w_2) if newly else s_p_2[i]
+                s_live[i] = 1.0 if ok else 0.0
+                s_at[i] = t if newly else s_at[i]
+                s_kind[i] = (1.0 if left else 2.0) if newly else s_kind[i]
                 w_1 = nw_1 if ok else w_1
                 w_2 = nw_2 if ok else w_2
                 g_1 = ng_1 if ok else g_1
                 g_2 = ng_2 if ok else g_2
-                f_ = nf if ok else st[i, 4]
-                st[i, 0] = w_1
-                st[i, 1] = w_2
-                st[i, 2] = g_1
-                st[i, 3] = g_2
-                st[i, 4] = f_
+                f_ = nf if ok else s_f[i]
+                s_w_1[i] = w_1
+                s_w_2[i] = w_2
+                s_g_1[i] = g_1
+                s_g_2[i] = g_2
+                s_f[i] = f_
 {store}
-                rec[k, i, 0] = w_1
-                rec[k, i, 1] = w_2
-                rec[k, i, 2] = f_
-                rec[k, i, 3] = np.sqrt(g_1 * g_1 + g_2 * g_2)
+{record}
+"""
+
+_LOOP = """\
+@numba.njit(parallel=True, **_JIT)
+def fused_loop(x0, f0, g0, hp, state0, lr_table, pows, pidx, sigma, key, streams, radius, steps,
+               block, pos, loss, gnorm, diverged_at, kind, div_point):
+    # every step of every row recorded into pos [S+1, B, D], loss and gnorm [S+1, B]
+    batch = x0.shape[0]
+    nblocks = (batch + block - 1) // block
+    for blk in numba.prange(nblocks):
+{init}
+{step}
         for i in range(n):
             b = lo + i
-            diverged_at[b] = int(st[i, 8])
-            kind[b] = int(st[i, 9])
-            div_point[b, 0] = st[i, 5]
-            div_point[b, 1] = st[i, 6]
-        for k in range(steps + 1):
-            for i in range(n):
-                b = lo + i
-                pos[k, b, 0] = rec[k, i, 0]
-                pos[k, b, 1] = rec[k, i, 1]
-                loss[k, b] = rec[k, i, 2]
-                gnorm[k, b] = rec[k, i, 3]
+            diverged_at[b] = int(s_at[i])
+            kind[b] = int(s_kind[i])
+            div_point[b, 0] = s_p_1[i]
+            div_point[b, 1] = s_p_2[i]
 """
+
+_COLUMNS = """\
+@numba.njit(parallel=True, **_JIT)
+def fused_columns(x0, f0, g0, hp, state0, lr_table, pows, pidx, sigma, key, streams, radius,
+                  steps, block, minimizers, f_min, eigenvalues, eigenvectors, defined,
+                  has_eigen, stochastic, constants, tol, floats, per_dim, ints, final,
+                  diverged_at, kind, div_point):
+    # each block's steps recorded into block-local arrays (rec_pos [S+1, n, D], rec_f,
+    # rec_g [S+1, n]: in cache), then measured row by row by row_metrics right away
+    batch = x0.shape[0]
+    nblocks = (batch + block - 1) // block
+    for blk in numba.prange(nblocks):
+{init}
+{step}
+        for i in range(n):
+            b = lo + i
+            at = int(s_at[i])
+            diverged_at[b] = at
+            kind[b] = int(s_kind[i])
+            div_point[b, 0] = s_p_1[i]
+            div_point[b, 1] = s_p_2[i]
+            final[b, 0] = s_w_1[i]
+            final[b, 1] = s_w_2[i]
+            row_metrics(rec_pos[:, i, :], rec_f[:, i], rec_g[:, i if RECORD_G else 0], at, -1,
+                        at - 1 if at > 0 else steps, minimizers, f_min, eigenvalues,
+                        eigenvectors, defined, has_eigen, stochastic, constants, tol, floats,
+                        per_dim, ints, b)
+"""
+
+_RECORD_TRAJECTORIES = (
+    ("pos[{k}, b, 0] = {w_1}", "pos[{k}, b, 1] = {w_2}", "loss[{k}, b] = {f}"),
+    "gnorm[{k}, b] = np.sqrt({g_1} * {g_1} + {g_2} * {g_2})",
+)
+_RECORD_BLOCK = (
+    ("rec_pos[{k}, i, 0] = {w_1}", "rec_pos[{k}, i, 1] = {w_2}", "rec_f[{k}, i] = {f}"),
+    "rec_g[{k}, i] = np.sqrt({g_1} * {g_1} + {g_2} * {g_2})",
+)
 
 
 @dataclass(frozen=True)
 class Compiled:
-    """A generated module's loop and how to feed it (see :func:`compiled_loop`)."""
+    """A generated module's loops and how to feed them (see :func:`compiled_loop`).
+
+    ``loop`` records every step (:func:`fused_loop`, for ``run_trajectories``); ``columns``
+    measures each block's rows right after running them (``fused_columns``).
+    """
 
     loop: Any
+    columns: Any
     plan: codegen.KernelPlan
     source: str
     hoisted: tuple[int, ...]  # hyperparameter column of each hoisted ``h ** t``, in order
@@ -177,26 +219,42 @@ def generate(
     hp_names: list[str],
     schedule: bool,
     noise: bool,
+    fixed: Mapping[str, float] | None = None,
 ) -> tuple[str, codegen.KernelPlan, tuple[int, ...]]:
-    """The module source of the fused loop (raises codegen.Unprintable when it cannot)."""
+    """The module source of the fused loops (raises codegen.Unprintable when it cannot).
+
+    ``fixed``: kernel arguments (by the kernel's own names) that every row of the call has at
+    this value; they are printed into the kernel and folded (:mod:`.specialize`).
+    """
+    fixed = dict(fixed or {})
     plan = codegen.kernel_plan(optimizer, fields, hp_names)
     collector = codegen.SourceCollector()
     kernel_name, hoisted = codegen.kernel_source(plan, collector)
+    fixed.update({n: a[1] for n, a in zip(plan.names, plan.args, strict=True) if a[0] == "const"})
+    fixed = {n: v for n, v in fixed.items() if n not in hoisted}
+    _specialize_chunk(collector, kernel_name, fixed)
     objective_src = codegen.objective_source(objective, collector)
-    helpers = collector.source()
-    helpers = _jit_all(helpers)
+    helpers = _jit_all(collector.source())
     objective_src = _jit_all(objective_src)
     nstate = len(plan.state)
-    column = {(j, d): 10 + 2 * j + d - 1 for j in range(nstate) for d in (1, 2)}
-    init = [f"st[i, {c}] = state0[{j}, b, {d - 1}]" for (j, d), c in column.items()]
-    load = [f"v{j}_{d} = st[i, {c}]" for (j, d), c in column.items()]
-    store = [f"st[i, {c}] = r{d}[{j + 1}] if ok else v{j}_{d}" for (j, d), c in column.items()]
+    state = [f"v{j}_{d}" for j in range(nstate) for d in (1, 2)]
+    names = [*_FIELDS, *state]
+    init = [
+        f"s_{v}[i] = state0[{j}, b, {d - 1}]"
+        for j in range(nstate)
+        for d in (1, 2)
+        for v in [f"v{j}_{d}"]
+    ]
+    load = [f"{v} = s_{v}[i]" for v in state]
+    store = [
+        f"s_v{j}_{d}[i] = r{d}[{j + 1}] if ok else v{j}_{d}" for j in range(nstate) for d in (1, 2)
+    ]
     values = []
     for name, arg in zip(plan.names, plan.args, strict=True):
-        if arg[0] == "t":
+        if name in fixed:
+            values.append(codegen._literal(float(fixed[name])))
+        elif arg[0] == "t":
             values.append("t")
-        elif arg[0] == "const":
-            values.append(repr(arg[1]))
         elif name == "lr" and schedule:
             load.append("a_lr = lr_table[k - 1, b]")
             values.append("a_lr")
@@ -223,15 +281,43 @@ def generate(
     def block(lines: list[str], indent: int) -> str:
         return textwrap.indent("\n".join(lines), " " * indent) if lines else ""
 
-    loop = _LOOP.format(
-        width=10 + 2 * nstate,
-        init=block(init, 12),
-        load=block(load, 16),
-        noise=block(noise_lines, 16),
-        call_1=call(1),
-        call_2=call(2),
-        store=block(store, 16),
-    )
+    record_g = len(np.asarray(objective.minimizers).reshape(-1)) == 0
+
+    def recording(template: tuple, gnorm: bool, k: str, at: dict) -> list[str]:
+        lines = [line.format(k=k, **at) for line in template[0]]
+        return lines + ([template[1].format(k=k, **at)] if gnorm else [])
+
+    now = {"w_1": "w_1", "w_2": "w_2", "f": "f_", "g_1": "g_1", "g_2": "g_2"}
+    first = {v: f"s_{v}[i]" for v in ("w_1", "w_2", "f", "g_1", "g_2")}
+
+    def loop_body(template: tuple, gnorm: bool, scratch: list[str]) -> tuple[str, str]:
+        allocate = [f"s_{v} = np.empty(n)" for v in names] + scratch
+        head = _INIT.format(
+            allocate=block(allocate, 8),
+            init=block(init, 12),
+            record0=block(recording(template, gnorm, "0", first), 12),
+        )
+        step = _STEP.format(
+            load=block(load, 16),
+            noise=block(noise_lines, 16),
+            call_1=call(1),
+            call_2=call(2),
+            store=block(store, 16),
+            record=block(recording(template, gnorm, "k", now), 16),
+        )
+        return head, step
+
+    head, step = loop_body(_RECORD_TRAJECTORIES, True, [])
+    loop = _LOOP.format(init=head, step=step)
+    scratch = [
+        "rec_pos = np.empty((steps + 1, n, 2))",
+        "rec_f = np.empty((steps + 1, n))",
+        "rec_g = np.empty((steps + 1, n))"
+        if record_g
+        else "rec_g = np.full((steps + 1, 1), np.nan)  # not read: minimizers are known",
+    ]
+    head, step = loop_body(_RECORD_BLOCK, record_g, scratch)
+    columns = _COLUMNS.format(init=head, step=step)
     header = _HEADER.format(
         golden=int(_GOLDEN),
         m1=int(_M1),
@@ -239,9 +325,32 @@ def generate(
         index=", ".join(f"np.uint64({int(v)})" for v in _index_words()) + ",",
         to_unit=repr(2.0**-53),
     )
-    source = "\n\n".join([header, helpers, objective_src, loop])
-    columns = dict(zip(plan.names, plan.args, strict=True))
-    return source, plan, tuple(columns[base][1] for base in hoisted)
+    metrics_link = (
+        "from optiscope.fused.metrics_numba import row_metrics\n\n"
+        f"RECORD_G = {record_g}\n"
+        f"# metrics_numba.py sha256 {_metrics_source_hash()}: Numba's cache of this module\n"
+        "# does not see changes there, a new hash makes a new module"
+    )
+    source = "\n\n".join([header, metrics_link, helpers, objective_src, loop, columns])
+    columns_of = dict(zip(plan.names, plan.args, strict=True))
+    return source, plan, tuple(columns_of[base][1] for base in hoisted)
+
+
+def _specialize_chunk(collector: codegen.SourceCollector, name: str, fixed: Mapping) -> None:
+    """Replace the printed kernel ``name`` by its specialization to ``fixed``."""
+    trees = {}
+    for index, chunk in enumerate(collector.chunks):
+        if chunk.startswith("def "):
+            tree = ast.parse(chunk).body[0]
+            trees[tree.name] = (index, tree)
+    index, kernel = trees[name]
+    helpers = {n: t for n, (_, t) in trees.items() if n != name}
+    collector.chunks[index] = ast.unparse(specialize_kernel(kernel, fixed, helpers))
+
+
+def _metrics_source_hash() -> str:
+    path = Path(metrics_numba.__file__)
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def _jit_all(source: str) -> str:
@@ -298,11 +407,12 @@ def compiled_loop(
     hp_names: list[str],
     schedule: bool,
     noise: bool,
+    fixed: Mapping[str, float] | None = None,
 ) -> Compiled:
-    """The :class:`Compiled` loop for this combination (generated and imported once)."""
-    source, plan, hoisted = generate(objective, optimizer, fields, hp_names, schedule, noise)
+    """The :class:`Compiled` loops for this combination (generated and imported once)."""
+    source, plan, hoisted = generate(objective, optimizer, fields, hp_names, schedule, noise, fixed)
     key = (source,)
     if key not in _COMPILED:
         module = codegen.load_module(source)
-        _COMPILED[key] = Compiled(module.fused_loop, plan, source, hoisted)
+        _COMPILED[key] = Compiled(module.fused_loop, module.fused_columns, plan, source, hoisted)
     return _COMPILED[key]
