@@ -25,6 +25,8 @@ form, lr x momentum) on ``aniso`` from (1, 1) and ``rosenbrock`` from (-1.2, 1).
 - ``numba``: a hand-fused Numba kernel written here (prange over blocks of rows, the block's
   state in L1, only the final point and loss, no divergence bookkeeping): the practical limit;
 - ``numpy``: optiscope's NumPy engine on a subset (scaled), and its metrics timed apart;
+- ``parts``: the sweep's compiled call alone (``fused.run_columns``), with its metrics and
+  without them (``measure=False``): where the sweep's time goes;
 - ``sweep``: ``optiscope.sweep`` on the full grid, metrics included, warm (the first call,
   which compiles, is printed too), in a subprocess so that its peak RSS is its own: VmHWM
   from /proc over both calls (the target), and what the warm call added above the RSS it
@@ -62,7 +64,7 @@ try:
 except ImportError:  # the hand-fused row then says "not installed"
     numba = None
 
-ENTRIES = ("note", "torch-loop", "torch-batch", "jax", "numba", "numpy", "sweep")
+ENTRIES = ("note", "torch-loop", "torch-batch", "jax", "numba", "numpy", "parts", "sweep")
 CHECK_TOLERANCE = 1e-9
 RSS_TARGET_MB = 400.0
 BLOCK = 256  # rows per block of the hand-fused kernel: 6 state arrays of 2 KB stay in L1
@@ -554,7 +556,35 @@ def run_numpy(case: Case, grid: Grid, size: Size, ref: np.ndarray) -> list[Entry
     ]
 
 
-# ------------------------------------------------------------------ 7. optiscope.sweep
+# ------------------------------------------------------------------ 7. the sweep's two parts
+
+
+def run_parts(case: Case, grid: Grid, size: Size, ref: np.ndarray) -> list[Entry]:
+    """The sweep's compiled call timed without the rest of the sweep, on the full grid, with
+    and without its metrics (``fused.run_columns(..., measure=False)``: the same loop, each
+    block's path recorded in cache, no metric computed): where the sweep's time goes."""
+    import optiscope as osc
+    from optiscope import fused
+
+    objective = osc.get_objective(case.function)
+    optimizer, base = osc.get_optimizer(case.optimizer)
+    stacked = optimizer.stack_columns(base, {"lr": grid.lr, case.second: grid.second})
+
+    def call(measure: bool):
+        return fused.run_columns(
+            objective, optimizer, None, case.start, size.steps, stacked=stacked, measure=measure
+        )
+
+    entries = []
+    for measure, name in ((False, "fused loop"), (True, "fused columns")):
+        call(measure)  # compiles (or loads) on the first call
+        seconds, result = best_time(lambda measure=measure: call(measure), size.repeats)
+        check = check_error(result.final[grid.check], ref)
+        entries.append(Entry(name, grid.size * size.steps / seconds, "full grid", check))
+    return entries
+
+
+# ------------------------------------------------------------------ 8. optiscope.sweep
 
 
 def find_sweep():
@@ -672,6 +702,8 @@ LABELS = {
     "numba": "hand-fused Numba kernel",
     "numpy run": "optiscope NumPy engine",
     "numpy run+metrics": "optiscope NumPy + metrics",
+    "fused loop": "sweep's loop, no metrics",
+    "fused columns": "sweep's loop + metrics",
     "sweep": "optiscope.sweep (+metrics)",
 }
 RUNNERS = {
@@ -681,6 +713,7 @@ RUNNERS = {
     "jax": run_jax,
     "numba": run_numba,
     "numpy": run_numpy,
+    "parts": run_parts,
 }
 
 

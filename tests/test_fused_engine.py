@@ -277,6 +277,40 @@ def test_run_columns_equal_metrics_columns(function, name):
     assert not got.stochastic and (got.diverged_at > 0).any() == (name == "sgd")
 
 
+def test_run_columns_from_stacked_columns_equals_dicts():
+    # a sweep hands its settings over as columns (Optimizer.stack_columns), with a choice
+    # swept too: the same rows as the completed dicts, bit for bit
+    objective, opt = get_objective("aniso"), optimizer("sgd")
+    lr = np.array([0.01, 0.1, 0.3, 0.01, 0.1, 0.3])
+    nesterov = np.array([False, False, False, True, True, True])
+    base = opt.resolve({"momentum": 0.9})
+    stacked = opt.stack_columns(base, {"lr": lr, "nesterov": nesterov})
+    dicts = [{**base, "lr": a, "nesterov": bool(n)} for a, n in zip(lr, nesterov, strict=True)]
+    got = fused.run_columns(objective, opt, None, (1.0, 1.0), 80, stacked=stacked)
+    want = fused.run_columns(objective, opt, opt.complete_all(dicts), (1.0, 1.0), 80)
+    for key, value in want.columns.items():
+        if value.dtype == object:
+            assert list(got.columns[key]) == list(value), key
+        else:
+            assert np.array_equal(got.columns[key], value, equal_nan=True), key
+    assert np.array_equal(got.final, want.final)
+    assert (got.columns["zigzag"][:3] != got.columns["zigzag"][3:]).any()  # nesterov mattered
+
+
+def test_run_columns_refuses_unclear_settings():
+    objective, opt = get_objective("aniso"), optimizer("sgd")
+    stacked = opt.stack_columns(opt.resolve({}), {"lr": np.array([0.1, 0.2])})
+    with pytest.raises(OptiscopeError, match="not both"):
+        fused.run_columns(objective, opt, [opt.resolve({})], (1.0, 1.0), 5, stacked=stacked)
+    with pytest.raises(OptiscopeError, match="must name exactly: lr, momentum"):
+        fused.run_columns(objective, opt, None, (1.0, 1.0), 5, stacked={"lr": stacked["lr"]})
+    with pytest.raises(OptiscopeError, match="do not broadcast"):
+        fused.run_columns(objective, opt, None, np.ones((3, 2)), 5, stacked=stacked)
+    bad = opt.stack_columns(opt.resolve({}), {"lr": np.array([0.1, -1.0])})
+    with pytest.raises(OptiscopeError, match="invalid lr"):
+        fused.run_columns(objective, opt, None, (1.0, 1.0), 5, stacked=bad)
+
+
 def test_unsupported_reasons():
     aniso = get_objective("aniso")
     assert fused.unsupported_reason(aniso, optimizer("adam")) is None

@@ -15,17 +15,8 @@ from optiscope import executor
 from optiscope.errors import OptiscopeError
 from optiscope.experiments import result_record, run_specs
 from optiscope.objectives import get_objective
-from optiscope.sweep import (
-    METRIC_COLUMNS,
-    SweepInterrupted,
-    assemble,
-    best_settings,
-    evaluate_chunk,
-    note_ranks,
-    plan_sweep,
-    rank_of,
-    theory_beside_best,
-)
+from optiscope.sweep import METRIC_COLUMNS, SweepInterrupted, assemble, evaluate_chunk, plan_sweep
+from optiscope.sweep_ranking import best_settings, note_ranks, rank_of, theory_beside_best
 from optiscope.theory import heavy_ball_optimal, local_model
 
 SWEEP_OF = {  # one small sweep per optimizer: 2 settings each
@@ -242,6 +233,8 @@ def test_executor_keeps_order_and_reports_interrupts() -> None:
         ({"spec": "sgd:lr=0.1..1@3", "metric": None, "scheduler": "nowhere"}, "invalid scheduler"),
         ({"spec": "sgd:lr=0.1..1@3", "steps": 0}, "invalid steps"),
         ({"spec": "nesterov:lr=0.1,momentum=0|0.5"}, "Nesterov momentum requires momentum > 0"),
+        ({"spec": "nesterov:lr=0.1,momentum=0..0.9@4"}, "first setting (momentum=0.0) is invalid"),
+        ({"spec": "nesterov:lr=0.1,momentum=0.5|0"}, "every combination of a sweep's ranges"),
     ],
 )
 def test_bad_sweeps_are_refused_before_running(kwargs, words) -> None:

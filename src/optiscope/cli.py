@@ -713,7 +713,8 @@ def sweep_command(
     --maps (the map over two swept axes; a basin map when start points were swept). Ctrl-C
     writes the rows that finished and exits with status 130.
     """
-    from optiscope.sweep import check_metric, sweep
+    from optiscope.sweep import sweep
+    from optiscope.sweep_ranking import check_metric
 
     check_metric(metric)
     mapped = _mapped_metrics(maps, metric)
@@ -777,7 +778,7 @@ def _sweep_progress() -> Iterator[Callable[[int, int], None] | None]:
 def _mapped_metrics(maps: str | None, metric: str) -> tuple[str, ...]:
     """The metrics --maps names (checked), ``()`` for none; by default the ranking metric,
     steps_to_tol and zigzag."""
-    from optiscope.sweep import check_metric
+    from optiscope.sweep_ranking import check_metric
 
     if maps is None:
         return tuple(dict.fromkeys((metric, "steps_to_tol", "zigzag")))
@@ -815,7 +816,7 @@ def _sweep_records(rows) -> list[dict[str, Any]]:
 
 
 def _sweep_json(frame, metric: str, top: int, files: list[Path]) -> dict[str, Any]:
-    from optiscope.sweep import best_settings, note_ranks, theory_beside_best
+    from optiscope.sweep_ranking import best_settings, note_ranks, theory_beside_best
 
     attrs = frame.attrs
     return {
@@ -834,7 +835,7 @@ def _sweep_json(frame, metric: str, top: int, files: list[Path]) -> dict[str, An
 
 
 def _print_sweep(frame, metric: str, top: int, files: list[Path]) -> None:
-    from optiscope.sweep import best_settings, note_ranks, theory_beside_best
+    from optiscope.sweep_ranking import best_settings, note_ranks, theory_beside_best
 
     attrs = frame.attrs
     swept = [a["name"] for a in attrs["axes"]]

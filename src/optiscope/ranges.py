@@ -261,7 +261,16 @@ def parse_sweep_spec(spec: str) -> SweepSpec:
             fixed[key] = value
     # one whole setting (the fixed values, every axis at its first value) names a bad
     # combination of fixed values now; each axis was checked against its interval above
-    optimizer.resolve({**fixed, **{a.name: a.values[0] for a in axes}})
+    try:
+        optimizer.resolve({**fixed, **{a.name: a.values[0] for a in axes}})
+    except OptiscopeError as err:
+        if not axes:
+            raise
+        first = ", ".join(f"{a.name}={a.values[0]}" for a in axes)
+        raise OptiscopeError(
+            f"{err}; the ranges' first setting ({first}) is invalid: every combination of a "
+            "sweep's ranges must be valid, narrow them"
+        ) from None
     return SweepSpec(spec, optimizer, fixed, tuple(axes))
 
 

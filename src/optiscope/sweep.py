@@ -115,23 +115,6 @@ TEXT_METRICS = ("divergence", "rate_note")  # object columns: a name or None
 INT_METRICS = ("steps_to_tol", "first_to_tol", "diverged_at", "cycle_period", "evaluations")
 _FROM_COLUMNS = tuple(m for m in METRIC_COLUMNS if m not in ("divergence", "minimum"))
 
-#: Metrics a sweep can be ranked by, and whether larger is better.
-RANK_METRICS: dict[str, bool] = {
-    "steps_to_tol": False,
-    "gap_final": False,
-    "loss_final": False,
-    "distance_final": False,
-    "first_to_tol": False,
-    "rate": False,
-    "zigzag": False,
-    "overshoot": False,
-    "path_length": False,
-    "efficiency": True,
-    "evaluations": False,
-    "cycle_amplitude": False,
-}
-DEFAULT_METRIC = "rate"  # the fastest convergence; steps_to_tol ties often (integers)
-
 
 class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`sweep`; ``frame`` is the DataFrame of the finished chunks."""
@@ -238,23 +221,27 @@ class ChunkResult:
 
 def evaluate_chunk(task: ChunkTask) -> ChunkResult:
     """Run one chunk on the fused engine when it applies, else on the NumPy engine."""
-    settings = task.optimizer.complete_all(task.settings())
     fused = _fused_engine()
-    if fused is not None and _fused_reason(fused, task, settings) is None:
+    if fused is not None and _fused_reason(fused, task) is None:
+        # settings without a schedule go in as stacked columns: no dict per row (a sweep of
+        # 40,000 settings completed as dicts took ~0.2 s, more than its whole fused run)
+        scheduled = any(k in schedules.PARAMS for k in (*task.base, *task.swept))
         result = fused.run_columns(
             task.objective,
             task.optimizer,
-            settings,
+            task.optimizer.complete_all(task.settings()) if scheduled else None,
             task.starts,
             task.steps,
             task.tol,
             noise=task.noise,
             seed=task.seed,
             streams=task.streams,
+            stacked=None if scheduled else task.optimizer.stack_columns(task.base, task.swept),
         )
         columns = {k: np.asarray(result.columns[k]) for k in _FROM_COLUMNS}
         kind = np.asarray(result.divergence_kind)
         return ChunkResult(task.index, columns, np.asarray(result.final), kind, ("fused",))
+    settings = task.optimizer.complete_all(task.settings())
     parts = [
         _numpy_part(task, settings, lo, min(lo + task.numpy_rows, len(settings)))
         for lo in range(0, len(settings), task.numpy_rows)
@@ -295,10 +282,8 @@ def _fused_engine():
     return fused
 
 
-def _fused_reason(fused, task: ChunkTask, settings: list[dict[str, Any]]) -> str | None:
-    return fused.unsupported_reason(
-        task.objective, task.optimizer, settings, stochastic=task.noise > 0
-    )
+def _fused_reason(fused, task: ChunkTask) -> str | None:
+    return fused.unsupported_reason(task.objective, task.optimizer, stochastic=task.noise > 0)
 
 
 # --- the plan ------------------------------------------------------------------------------
@@ -526,15 +511,14 @@ def _validate_settings(
     """Check every setting's ranges and combinations at once (``Optimizer.validate`` on the
     stacked columns), and the schedules column-wise, before anything runs."""
     count = len(next(iter(swept.values()))) if swept else 1
-    hp = {}
-    for h in (*optimizer.hyperparams, *optimizer.options):
-        if h.name in swept:
-            column = swept[h.name]
-            encoded = [h.encode(v) for v in column] if h.kind == "choice" else column
-            hp[h.name] = np.asarray(encoded, dtype=np.float64)[:, None]
-        elif h.name in base:
-            hp[h.name] = np.full((count, 1), h.encode(base[h.name]))
-    optimizer.validate(hp)
+    try:
+        optimizer.validate(optimizer.stack_columns(base, swept))
+    except OptiscopeError as err:
+        if not swept:
+            raise
+        raise OptiscopeError(
+            f"{err}; every combination of a sweep's ranges must be valid: narrow the ranges"
+        ) from None
     if any(k in schedules.PARAMS for k in (*base, *swept)):
         step = 65536
         for lo in range(0, count, step):
@@ -574,7 +558,7 @@ def _chunked(plan: Plan) -> Plan:
         probe = replace(plan, chunk_rows=min(64, plan.rows), numpy_rows=numpy_rows).task(
             0, 0, min(64, plan.rows)
         )
-        if _fused_reason(fused, probe, plan.optimizer.complete_all(probe.settings())) is None:
+        if _fused_reason(fused, probe) is None:
             engine = "fused"
     if engine == "fused":
         chunk = min(FUSED_CHUNK_ROWS, max(1, -(-FUSED_CHUNK_WORK // plan.steps)))
@@ -786,125 +770,6 @@ def _theory(plan: Plan) -> dict[str, Any] | None:
         "heavy_ball": heavy_ball_optimal(mu, big_l),
         "nesterov": nesterov_optimal(mu, big_l),
     }
-
-
-_THEORY_KEYS = {
-    "gd": {"lr": "optimal_lr"},
-    "heavy_ball": {"lr": "optimal_lr", "momentum": "optimal_momentum"},
-    "nesterov": {"lr": "optimal_lr", "momentum": "optimal_momentum"},
-}
-_SGD_FAMILY = ("sgd", "momentum", "nesterov")
-
-
-def _linear_method(frame) -> str | None:
-    """Which of the theory's linear methods every row runs: ``"gd"`` (no momentum),
-    ``"heavy_ball"`` or ``"nesterov"``; None when the rows mix them, or when a schedule,
-    weight decay or dampening puts them outside the optimum's closed form."""
-    if str(frame["optimizer"].iloc[0]) not in _SGD_FAMILY:
-        return None
-    if "schedule" in frame and (frame["schedule"] != "constant").any():
-        return None
-    if (frame["weight_decay"] != 0).any() or (frame["dampening"] != 0).any():
-        return None
-    nesterov = frame["nesterov"].astype(bool)
-    if nesterov.all():
-        return "nesterov"
-    if nesterov.any():
-        return None
-    return "gd" if (frame["momentum"] == 0).all() else "heavy_ball"
-
-
-def theory_beside_best(frame, metric: str = DEFAULT_METRIC) -> dict[str, Any] | None:
-    """The quadratic theory's optimal tuning for the swept method next to the sweep's best.
-
-    On a quadratic (``attrs["theory"]``), when every row runs one of the theory's linear
-    methods with a constant lr and no weight decay or dampening (gradient descent: momentum
-    0; heavy ball; Nesterov): ``{"method", "mu", "L", "setting" (the optimal
-    hyperparameters), "rate" (the predicted optimal rate), "best_rate" (the measured rate of
-    the best row by ``metric``, None when it has none), "rate_gap" (best_rate / rate - 1)}``;
-    None elsewhere (no theory, an adaptive optimizer, a schedule, mixed methods, no rows).
-    """
-    theory = frame.attrs.get("theory")
-    method = _linear_method(frame) if len(frame) and theory is not None else None
-    if method is None:
-        return None
-    optimum = theory[method]
-    best = best_settings(frame, metric, 1)
-    measured = float(best["rate"].iloc[0])
-    measured = measured if np.isfinite(measured) else None
-    names = {"gd": "gradient descent", "heavy_ball": "heavy ball", "nesterov": "Nesterov"}
-    return {
-        "method": names[method],
-        "mu": float(theory["mu"]),
-        "L": float(theory["L"]),
-        "setting": {name: float(optimum[key]) for name, key in _THEORY_KEYS[method].items()},
-        "rate": float(optimum["rate"]),
-        "best_rate": measured,
-        "rate_gap": None if measured is None else measured / float(optimum["rate"]) - 1.0,
-    }
-
-
-# --- ranking -------------------------------------------------------------------------------
-
-
-def check_metric(metric: Any) -> str:
-    if metric not in RANK_METRICS:
-        raise OptiscopeError(f"invalid metric: {metric!r} (valid: {', '.join(RANK_METRICS)})")
-    return metric
-
-
-def rank_keys(frame, metric: str = DEFAULT_METRIC) -> list[np.ndarray]:
-    """Sort keys, most significant first, smaller is better: diverged rows last, then
-    ``metric`` (NaN/NA last; negated when larger is better), then ``gap_final`` and
-    ``loss_final`` to break ties."""
-    check_metric(metric)
-
-    def values(name: str, larger_better: bool = False) -> np.ndarray:
-        v = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
-        v = -v if larger_better else v
-        return np.where(np.isnan(v), np.inf, v)
-
-    diverged = frame["diverged_at"].notna().to_numpy().astype(np.float64)
-    return [
-        diverged,
-        values(metric, RANK_METRICS[metric]),
-        values("gap_final"),
-        values("loss_final"),
-    ]
-
-
-def best_settings(frame, metric: str = DEFAULT_METRIC, count: int = 10):
-    """The ``count`` best rows by ``metric`` (see :func:`rank_keys`), best first."""
-    keys = rank_keys(frame, metric)
-    order = np.lexsort(keys[::-1])
-    return frame.iloc[order[:count]]
-
-
-def rank_of(frame, record: dict[str, Any], metric: str = DEFAULT_METRIC) -> int:
-    """1 + the number of rows of ``frame`` strictly better than ``record`` (a row's values)."""
-    import pandas as pd
-
-    keys = rank_keys(frame, metric)
-    own = rank_keys(pd.DataFrame([record]), metric)
-    better = np.zeros(len(frame), dtype=bool)
-    tied = np.ones(len(frame), dtype=bool)
-    for key, mine in zip(keys, own, strict=True):
-        better |= tied & (key < mine[0])
-        tied &= key == mine[0]
-    return int(better.sum()) + 1
-
-
-def note_ranks(frame, metric: str = DEFAULT_METRIC) -> list[dict[str, Any]]:
-    """The note's settings (``attrs["note"]``) with their ``metric`` value and rank."""
-    return [
-        {
-            "spec": record["spec"],
-            "value": record.get(metric),
-            "rank": rank_of(frame, record, metric),
-            "of": len(frame),
-        }
-        for record in frame.attrs.get("note", [])
-    ]
 
 
 NOTE_FUNCTION = "aniso"

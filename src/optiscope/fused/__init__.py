@@ -46,7 +46,7 @@ from optiscope.fused import codegen, metrics_numba
 from optiscope.fused.loop import compiled_loop, noise_key, power_tables
 from optiscope.fused.metrics_numba import metric_context
 from optiscope.objectives.base import Objective
-from optiscope.optimizers.base import Optimizer
+from optiscope.optimizers.base import HParams, Optimizer
 from optiscope.schedules import learning_rates
 from optiscope.stochastic import ExactGradient, GaussianNoise, MiniBatchGradient
 
@@ -132,18 +132,39 @@ def run_trajectories(
 def run_columns(
     objective: Objective,
     optimizer: Optimizer,
-    settings: Sequence[Mapping[str, Any]],
+    settings: Sequence[Mapping[str, Any]] | None,
     starts: Any,
     steps: int,
     tol: float = metrics.DEFAULT_TOL,
     noise: float = 0.0,
     seed: int = 0,
     streams: Any = None,
+    *,
+    stacked: HParams | None = None,
+    measure: bool = True,
 ) -> FusedResult:
-    """``metrics.columns`` of every row, each block of rows measured (by F2's
+    """``metrics.columns`` of every row, each block of rows measured (by
     ``metrics_numba.row_metrics``) right after it ran, while its record is in cache: memory
-    ``O(B)`` plus one block's record per thread (``COLUMN_BLOCK_BYTES``)."""
-    job = _Job(objective, optimizer, settings, starts, steps, noise, seed, streams, complete=False)
+    ``O(B)`` plus one block's record per thread (``COLUMN_BLOCK_BYTES``).
+
+    ``settings``: complete settings (``Optimizer.complete_all``); or None and ``stacked``,
+    the settings already stacked (``Optimizer.stack_columns``, ``[B or 1, 1]`` each, no
+    schedule): no dict per row. ``measure=False`` skips the metrics (``columns`` is then
+    empty): the loop's own cost, for benchmarks."""
+    if (settings is None) == (stacked is None):
+        raise OptiscopeError("run_columns takes settings or stacked hyperparameters, not both")
+    job = _Job(
+        objective,
+        optimizer,
+        settings,
+        starts,
+        steps,
+        noise,
+        seed,
+        streams,
+        complete=False,
+        stacked=stacked,
+    )
     batch, dim = job.batch, objective.dim
     floats, per_dim, ints = metrics_numba.new_outputs(batch, dim)
     final = np.empty((batch, dim))
@@ -162,9 +183,10 @@ def run_columns(
         diverged,
         kinds,
         points,
+        bool(measure),
     )
     return FusedResult(
-        columns=metrics_numba.outputs_to_columns(floats, per_dim, ints),
+        columns=metrics_numba.outputs_to_columns(floats, per_dim, ints) if measure else {},
         final=final,
         start=job.x.copy(),
         diverged_at=diverged,
@@ -193,10 +215,23 @@ class _Job:
     """
 
     def __init__(
-        self, objective, optimizer, settings, starts, steps, noise, seed, streams, complete=True
+        self,
+        objective,
+        optimizer,
+        settings,
+        starts,
+        steps,
+        noise,
+        seed,
+        streams,
+        complete=True,
+        stacked=None,
     ):
         engine._check_api_types(objective, optimizer)
-        if complete:
+        if stacked is not None:
+            hp, self.x = _broadcast_stacked(objective, optimizer, stacked, starts)
+            self.settings = None
+        elif complete:
             self.settings, self.x = engine._broadcast(objective, optimizer, settings, starts)
         else:
             self.settings, self.x = _broadcast_complete(objective, optimizer, settings, starts)
@@ -206,18 +241,19 @@ class _Job:
             raise OptiscopeError(f"the fused engine cannot run this: {reason}")
         self.objective, self.optimizer, self.steps = objective, optimizer, int(steps)
         self.batch = self.x.shape[0]
-        try:
-            hp = optimizer.stack(self.settings)
-        except (KeyError, TypeError, ValueError) as err:
-            raise OptiscopeError(
-                f"incomplete or invalid {optimizer.name} settings ({err}): complete them with "
-                "Optimizer.complete_all"
-            ) from None
+        if stacked is None:
+            try:
+                hp = optimizer.stack(self.settings)
+            except (KeyError, TypeError, ValueError) as err:
+                raise OptiscopeError(
+                    f"incomplete or invalid {optimizer.name} settings ({err}): complete them "
+                    "with Optimizer.complete_all"
+                ) from None
         optimizer.validate(hp)
         self.hp_names = list(hp)
         self.hp = np.ascontiguousarray(np.concatenate([hp[k].T for k in self.hp_names]))
         with np.errstate(all="ignore"):
-            self.lr_table = learning_rates(self.settings, self.steps)
+            self.lr_table = None if stacked is not None else learning_rates(self.settings, steps)
             state = optimizer.init(self.x, hp)
             self.f0 = objective.value(self.x)
             self.g0 = objective.grad(self.x)
@@ -342,6 +378,25 @@ def _broadcast_complete(objective, optimizer, settings, starts):
     if len(settings) not in (1, batch) or x.shape[0] not in (1, batch):
         raise OptiscopeError(f"{len(settings)} settings and {x.shape[0]} starts do not broadcast")
     return settings * (batch // len(settings)), np.repeat(x, batch // x.shape[0], axis=0)
+
+
+def _broadcast_stacked(objective, optimizer, stacked, starts):
+    """``(hp, x)``: stacked hyperparameters (``{name: [1 or B, 1]}``, every one the optimizer
+    stacks) and the starts (checked as ``engine._broadcast`` checks them), broadcast to B."""
+    names = [h.name for h in (*optimizer.hyperparams, *optimizer.options)]
+    if not isinstance(stacked, Mapping) or set(stacked) != set(names):
+        raise OptiscopeError(
+            f"stacked {optimizer.name} hyperparameters must name exactly: {', '.join(names)} "
+            "(Optimizer.stack_columns)"
+        )
+    columns = {k: np.asarray(stacked[k], dtype=np.float64).reshape(-1, 1) for k in names}
+    _, x = engine._broadcast(objective, optimizer, [optimizer.resolve({})], starts)
+    rows = {len(c) for c in columns.values()} - {1}
+    if len(rows | {x.shape[0]} - {1}) > 1:
+        raise OptiscopeError(f"{max(rows)} settings and {x.shape[0]} starts do not broadcast")
+    batch = max([x.shape[0], *rows])
+    hp = {k: np.broadcast_to(c, (batch, 1)) for k, c in columns.items()}
+    return hp, np.repeat(x, batch // x.shape[0], axis=0)
 
 
 def block_rows(steps: int) -> int:

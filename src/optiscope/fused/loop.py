@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import textwrap
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,9 +165,10 @@ _COLUMNS = """\
 def fused_columns(x0, f0, g0, hp, state0, lr_table, pows, pidx, sigma, key, streams, radius,
                   steps, block, minimizers, f_min, eigenvalues, eigenvectors, defined,
                   has_eigen, stochastic, constants, tol, floats, per_dim, ints, final,
-                  diverged_at, kind, div_point):
+                  diverged_at, kind, div_point, measure):
     # each block's steps recorded into block-local arrays (rec_pos [S+1, n, D], rec_f,
-    # rec_g [S+1, n]: in cache), then measured row by row by row_metrics right away
+    # rec_g [S+1, n]: in cache; the step loop writes neighbouring rows side by side, which
+    # measured faster overall than rows first), then measured row by row by row_metrics
     batch = x0.shape[0]
     nblocks = (batch + block - 1) // block
     for blk in numba.prange(nblocks):
@@ -181,10 +183,11 @@ def fused_columns(x0, f0, g0, hp, state0, lr_table, pows, pidx, sigma, key, stre
             div_point[b, 1] = s_p_2[i]
             final[b, 0] = s_w_1[i]
             final[b, 1] = s_w_2[i]
-            row_metrics(rec_pos[:, i, :], rec_f[:, i], rec_g[:, i if RECORD_G else 0], at, -1,
-                        at - 1 if at > 0 else steps, minimizers, f_min, eigenvalues,
-                        eigenvectors, defined, has_eigen, stochastic, constants, tol, floats,
-                        per_dim, ints, b)
+            if measure:  # False only to time the loop alone (benchmarks)
+                row_metrics(rec_pos[:, i, :], rec_f[:, i], rec_g[:, i if RECORD_G else 0], at, -1,
+                            at - 1 if at > 0 else steps, minimizers, f_min, eigenvalues,
+                            eigenvectors, defined, has_eigen, stochastic, constants, tol,
+                            floats, per_dim, ints, b)
 """
 
 _RECORD_TRAJECTORIES = (
@@ -262,7 +265,7 @@ def generate(
             load.append(f"a_{name} = hp[{arg[1]}, b]")
             values.append(f"a_{name}")
     for j, base in enumerate(hoisted):
-        load.append(f"p_{base} = pows[{j}, pidx[{j}, b], k - 1]")
+        load.append(f"p_{base} = pows[{j}, k - 1, pidx[{j}, b]]")
         values.append(f"p_{base}")
     noise_lines = []
     grad = ("g_1", "g_2")
@@ -379,7 +382,8 @@ def power_tables(hp: np.ndarray, columns: tuple[int, ...], steps: int):
     The kernel's ``beta ** t`` runs in NumPy's ``power`` on contiguous float64 arrays in
     engine.run (vectorized on some CPUs, an ulp from the C library's ``pow`` in a few percent
     of cases); the same ufunc on contiguous arrays gives the same bits, so the loop reads it
-    from here. Returns ``pows [P, U, S]`` (U: distinct values) and ``index [P, n]`` int64.
+    from here. Returns ``pows [P, S, U]`` (U: distinct values; a step's values side by side,
+    so that a block's rows read neighbours) and ``index [P, n]`` int64.
     """
     n = hp.shape[1]
     if not columns:
@@ -387,17 +391,20 @@ def power_tables(hp: np.ndarray, columns: tuple[int, ...], steps: int):
     t = np.arange(1, steps + 1, dtype=np.float64)
     found = [np.unique(hp[c], return_inverse=True) for c in columns]
     most = max(len(values) for values, _ in found)
-    pows = np.zeros((len(columns), most, steps))
+    pows = np.zeros((len(columns), steps, most))
     index = np.zeros((len(columns), n), dtype=np.int64)
     with np.errstate(all="ignore"):
         for j, (values, inverse) in enumerate(found):
             base = np.repeat(values, steps)
-            pows[j, : len(values)] = np.power(base, np.tile(t, len(values))).reshape(-1, steps)
+            pows[j, :, : len(values)] = np.power(base, np.tile(t, len(values))).reshape(-1, steps).T
             index[j] = inverse.reshape(-1)
     return pows, index
 
 
 _COMPILED: dict[tuple, Compiled] = {}
+#: objective -> {(optimizer, fields, names, schedule, noise, fixed): Compiled}; weak keys, so
+#: a typed-in function's entry goes with it
+_BY_OBJECTIVE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def compiled_loop(
@@ -409,10 +416,17 @@ def compiled_loop(
     noise: bool,
     fixed: Mapping[str, float] | None = None,
 ) -> Compiled:
-    """The :class:`Compiled` loops for this combination (generated and imported once)."""
+    """The :class:`Compiled` loops for this combination (generated and imported once; the
+    source, ~15 ms to generate, is remembered per objective object while it lives)."""
+    fixed_items = tuple(sorted((fixed or {}).items()))
+    known = _BY_OBJECTIVE.setdefault(objective, {})
+    memo = (optimizer, tuple(fields), tuple(hp_names), schedule, noise, fixed_items)
+    if memo in known:
+        return known[memo]
     source, plan, hoisted = generate(objective, optimizer, fields, hp_names, schedule, noise, fixed)
     key = (source,)
     if key not in _COMPILED:
         module = codegen.load_module(source)
         _COMPILED[key] = Compiled(module.fused_loop, module.fused_columns, plan, source, hoisted)
-    return _COMPILED[key]
+    known[memo] = _COMPILED[key]
+    return known[memo]

@@ -243,6 +243,22 @@ class Optimizer:
             hp[h.name] = np.array(values, dtype=np.float64)[:, None]
         return hp
 
+    def stack_columns(self, base: Mapping[str, Any], swept: Mapping[str, Any]) -> HParams:
+        """:meth:`stack` for settings given as columns (a sweep's plan): ``base`` the complete
+        setting every row shares, ``swept[name]`` ``[B]`` the row values of the swept ones.
+        Values are encoded (a choice's index, a bool as 0/1), not checked: :meth:`validate`
+        checks the result. Options in neither take their default, as in :meth:`stack`."""
+        count = len(next(iter(swept.values()))) if swept else 1
+        hp = {}
+        for h in (*self.hyperparams, *self.options):
+            if h.name in swept:
+                column = swept[h.name]
+                encoded = [h.encode(v) for v in column] if h.kind == "choice" else column
+                hp[h.name] = np.asarray(encoded, dtype=np.float64).reshape(count, 1)
+            else:
+                hp[h.name] = np.full((count, 1), h.encode(base.get(h.name, h.default)))
+        return hp
+
     def validate(self, hp: HParams) -> None:
         """Check every value's range, then the rules between hyperparameters (``check_combination``)."""
         for h in self.hyperparams:

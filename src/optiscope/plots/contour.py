@@ -20,7 +20,7 @@ from matplotlib.colors import BoundaryNorm
 from optiscope.objectives.base import Objective
 from optiscope.plots._grid import evaluate_grid, inside
 from optiscope.plots._runs import RunPath
-from optiscope.plots.levels import contour_levels
+from optiscope.plots.levels import Levels, contour_levels
 
 GRID = 300
 FILL_CMAP = "YlGnBu_r"  # dark at the bottom of a bowl, pale on its walls
@@ -28,16 +28,28 @@ SIGNED_CMAP = "RdBu_r"  # f of both signs (saddles): blue below 0, red above
 MAX_MARKERS = 150  # beyond this many steps, dots are drawn on every k-th step only
 
 
+def function_contours(
+    objective: Objective, lo: np.ndarray, hi: np.ndarray, n: int = GRID
+) -> tuple[np.ndarray, np.ndarray, np.ma.MaskedArray, Levels] | None:
+    """``(X, Y, Z, levels)`` for contours of the objective over the window: an ``n x n`` grid,
+    non-finite values masked, log-spaced levels (``levels.contour_levels``); None when the
+    function is flat there (fewer than two levels)."""
+    X, Y, Z = evaluate_grid(objective, lo, hi, n)
+    levels = contour_levels(Z, objective.f_min)
+    if levels is None or len(levels.values) < 2:
+        return None
+    return X, Y, np.ma.masked_invalid(Z), levels
+
+
 def draw_contour(
     ax: Axes, objective: Objective, paths: Sequence[RunPath], lo: np.ndarray, hi: np.ndarray
 ) -> None:
     """Draw the contour map, the minimizers and every path on ``ax`` (2-D axes)."""
-    X, Y, Z = evaluate_grid(objective, lo, hi, GRID)
-    levels = contour_levels(Z, objective.f_min)
-    if levels is not None and len(levels.values) >= 2:
+    found = function_contours(objective, lo, hi)
+    if found is not None:
+        X, Y, Zm, levels = found
         cmap = colormaps[SIGNED_CMAP if levels.signed else FILL_CMAP]
         norm = BoundaryNorm(levels.values, cmap.N, extend="both")
-        Zm = np.ma.masked_invalid(Z)
         alpha = 0.45 if levels.signed else 0.55
         ax.contourf(
             X, Y, Zm, levels=levels.values, cmap=cmap, norm=norm, extend="both", alpha=alpha

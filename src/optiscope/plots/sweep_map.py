@@ -56,9 +56,8 @@ from optiscope.objectives import get_objective
 from optiscope.objectives.base import Objective
 from optiscope.output import figure_path
 from optiscope.plots import _sweep_theory as theory
-from optiscope.plots._grid import evaluate_grid
 from optiscope.plots.compare import DPI, save_figure
-from optiscope.plots.levels import contour_levels
+from optiscope.plots.contour import function_contours
 
 DIVERGED_COLOR = "#d62728"
 UNDEFINED_COLOR = "0.86"
@@ -1060,14 +1059,14 @@ def _contour_lines(ax: Axes, objective: Objective | None, x: Axis, y: Axis) -> N
         return
     ex, ey = x.edges(), y.edges()
     lo, hi = np.array([ex[0], ey[0]]), np.array([ex[-1], ey[-1]])
-    X, Y, Z = evaluate_grid(objective, lo, hi, CONTOUR_GRID)
-    levels = contour_levels(Z, objective.f_min)
-    if levels is None or len(levels.values) < 2:
+    found = function_contours(objective, lo, hi, CONTOUR_GRID)
+    if found is None:
         return
+    X, Y, Z, levels = found
     lines = ax.contour(
         X,
         Y,
-        np.ma.masked_invalid(Z),
+        Z,
         levels=levels.values,
         colors="0.1",
         linewidths=0.6,
