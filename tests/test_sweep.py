@@ -243,3 +243,35 @@ def test_bad_sweeps_are_refused_before_running(kwargs, words) -> None:
     with pytest.raises(OptiscopeError) as err:
         osc.sweep("aniso", spec, **kwargs)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_sweep_settings_equals_the_sweep_of_the_same_settings() -> None:
+    from optiscope.sweep import sweep_settings
+
+    grid = osc.sweep("aniso", "momentum:lr=0.05|0.1,momentum=0.5|0.9", steps=60, start=(1, 1))
+    optimizer, _ = osc.get_optimizer("momentum")
+    given = sweep_settings(
+        "aniso",
+        optimizer,
+        {},
+        {"lr": grid["lr"].to_numpy(), "momentum": grid["momentum"].to_numpy()},
+        [(1.0, 1.0)],
+        steps=60,
+    )
+    for column in ("lr", "momentum", "final_w1", "final_w2", "rate", "steps_to_tol", "zigzag"):
+        assert given[column].equals(grid[column]), column
+
+
+def test_sweep_settings_runs_every_setting_from_every_start_and_refuses_bad_starts() -> None:
+    from optiscope.sweep import sweep_settings
+
+    optimizer, _ = osc.get_optimizer("sgd")
+    frame = sweep_settings(
+        "aniso", optimizer, {}, {"lr": np.array([0.01, 0.1])}, [(1, 1), (-1, 2), (0.5, 0)], 20
+    )
+    assert list(frame["lr"]) == [0.01] * 3 + [0.1] * 3
+    assert list(frame["start_w1"]) == [1.0, -1.0, 0.5] * 2
+    with pytest.raises(OptiscopeError, match="invalid starts"):
+        sweep_settings("aniso", optimizer, {}, {"lr": np.array([0.1])}, [(1, 2, 3)], 20)
+    with pytest.raises(OptiscopeError, match="invalid lr"):
+        sweep_settings("aniso", optimizer, {}, {"lr": np.array([-0.1])}, [(1, 1)], 20)

@@ -601,6 +601,56 @@ def sweep(
     began = time.perf_counter()
     check_scheduler(scheduler)
     plan = plan_sweep(function, spec, steps, start, starts, samples, method, seed, tol, noise)
+    return _run_plan(plan, scheduler, progress, began, with_note=True)
+
+
+def sweep_settings(
+    function: str | Objective,
+    optimizer: Optimizer,
+    base: dict[str, Any],
+    swept: dict[str, Any],
+    starts: Any,
+    steps: int = 500,
+    tol: float = metrics.DEFAULT_TOL,
+    noise: float = 0.0,
+    seed: int = 0,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+):
+    """The sweep's engine for settings the caller chose (``optiscope.tune``): every setting
+    from every start, one row each (setting-major), as :func:`sweep`'s DataFrame.
+
+    ``base``: the values every setting shares (others default); ``swept[name]``: ``[N]``
+    values per setting; ``starts``: ``[K, D]`` points (or one point). ``seed`` seeds the
+    gradient noise (row r uses stream r). The settings are checked as a sweep's are.
+    """
+    began = time.perf_counter()
+    check_scheduler(scheduler)
+    check_steps(steps)
+    noise, seed = check_noise(noise), check_seed(seed)
+    check_gradient_source(optimizer, noise > 0)
+    objective, _ = _objective_and_start(function, None)
+    points = np.atleast_2d(np.asarray(starts, dtype=np.float64))
+    if points.ndim != 2 or points.shape[1] != objective.dim or not np.isfinite(points).all():
+        raise OptiscopeError(
+            f"invalid starts: expected finite points of {objective.dim} coordinates"
+        )
+    _check_starts(objective, points)
+    swept = {k: np.asarray(v) for k, v in swept.items()}
+    check_size(len(next(iter(swept.values()))) if swept else 1, len(points), steps)
+    base = {**optimizer.defaults(), **base}
+    _validate_settings(optimizer, base, swept)
+    spec = SweepSpec(optimizer.name, optimizer, dict(base), ())
+    starts_text = None if len(points) == 1 else f"{len(points)} given points"
+    plan = Plan(
+        objective, spec, base, swept, [], points, starts_text, int(steps), float(tol), noise,
+        seed, "given", None, 1, 1, "numpy",
+    )  # fmt: skip
+    return _run_plan(_chunked(plan), scheduler, progress, began, with_note=False)
+
+
+def _run_plan(plan: Plan, scheduler, progress, began: float, with_note: bool):
+    """Run a plan's chunks here or on Dask, and assemble the finished rows."""
     bounds = plan.chunk_bounds()
     tasks = [plan.task(i, lo, hi) for i, (lo, hi) in enumerate(bounds)]
     finished_rows = [0]
@@ -616,7 +666,7 @@ def sweep(
         frame = assemble(plan, stop.done, bounds, time.perf_counter() - began)
         raise SweepInterrupted(frame) from None
     done = dict(enumerate(results))
-    note = _note_records(plan)
+    note = _note_records(plan) if with_note else []
     return assemble(plan, done, bounds, time.perf_counter() - began, note)
 
 
