@@ -45,8 +45,6 @@ import argparse
 import inspect
 import json
 import math
-import os
-import platform
 import subprocess
 import sys
 import time
@@ -58,12 +56,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _seed_classes as seed  # noqa: E402  (the note's classes, beside this file)
+from _common import choose, machine, versions  # noqa: E402
 
 try:
     import numba
 except ImportError:  # the hand-fused row then says "not installed"
     numba = None
 
+LIBRARIES = ("numpy", "numba", "jax", "optax", "torch")  # their versions go in the report
 ENTRIES = ("note", "torch-loop", "torch-batch", "jax", "numba", "numpy", "parts", "sweep")
 CHECK_TOLERANCE = 1e-9
 RSS_TARGET_MB = 400.0
@@ -832,35 +832,12 @@ def summary(results: dict[str, list[Entry]], quick: bool) -> list[str]:
     return lines
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores, {platform.system()}, Python {platform.python_version()}"
-
-
-def versions() -> str:
-    names = ("numpy", "numba", "jax", "optax", "torch")
-    found = []
-    for name in names:
-        module = sys.modules.get(name)
-        if module is not None:
-            found.append(f"{name} {module.__version__}")
-    return ", ".join(found)
-
-
 def markdown(results: dict[str, list[Entry]], size: Size) -> list[str]:
     """The result table as Markdown: entries down, cases across, "rate (sweep ratio)" cells."""
     cases = list(results)
     names = [n for n in LABELS if any(e.name == n for es in results.values() for e in es)]
     lines = [
-        f"Machine: {machine()}; {versions()}.",
+        f"Machine: {machine()}; {versions(('numpy', 'numba', 'jax', 'optax', 'torch'))}.",
         f"Command: `{Path(sys.executable).name} benchmarks/bench_sweep.py {' '.join(sys.argv[1:])}`"
         f" ({size.n} x {size.n} grid, {size.steps} steps). Cells: trajectory-steps per second "
         "(sweep / entry, target).",
@@ -918,18 +895,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.cases = choose(args.cases, tuple(CASES), "--cases", parser)
     args.only = choose(args.only, ENTRIES, "--only", parser)
     return args
-
-
-def choose(text: str, valid: tuple[str, ...], flag: str, parser) -> list[str]:
-    if text == "all":
-        return list(valid)
-    chosen = [t.strip() for t in text.split(",") if t.strip()]
-    unknown = [t for t in chosen if t not in valid]
-    if unknown or not chosen:
-        parser.error(
-            f"{flag}: unknown {', '.join(unknown) or 'empty list'}; valid: {', '.join(valid)}"
-        )
-    return [v for v in valid if v in chosen]  # in the table's order
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,12 +2,13 @@
 
 Both evaluators measure the same recorded runs (``engine.run`` with the NumPy engine); every
 column must be equal: same keys in the same order, same dtypes and shapes, floats equal or
-both NaN, ints and rate notes equal. One exception, by a tolerance and not by design: ``rate``
-(``exp`` of a slope fitted on logs) is compared with rtol 1e-12, because NumPy's ``log`` and
-``exp`` (SIMD, SVML on AVX-512) and the C library's that compiled code calls differ in the
-last bit now and then. No column needs a tolerance for summation order: the compiled code
-sums in NumPy's pairwise order wherever NumPy uses ``np.sum`` (path_length, the least
-squares, the rank correlation, distances over coordinates).
+both NaN, ints and rate notes equal. Two exceptions, by a tolerance and not by design:
+``rate`` (``exp`` of a slope fitted on logs) and ``auc`` (a mean of ``log10``) are compared
+with rtol 1e-12, because NumPy's ``log``, ``log10`` and ``exp`` (SIMD, SVML on AVX-512) and
+the C library's that compiled code calls differ in the last bit now and then. No column
+needs a tolerance for summation order: the compiled code sums in NumPy's pairwise order
+wherever NumPy uses ``np.sum`` (path_length, auc, the least squares, the rank correlation,
+distances over coordinates).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ get_optimizer("sgd")  # loads the registry
 FUNCTIONS = ["iso", "aniso", "rosenbrock", "himmelblau", "saddle", "w1**2 + 3*w2**2 + w1*w2"]
 LR_FACTORS = [0.03, 1.0, 30.0, 1000.0]  # x the default lr: slow, default, fast, diverging
 STARTS = np.array([(1.0, 1.0), (0.5, -1.5), (-3.0, 2.5)])
+# columns of a libm function (see the module notes): compared with rtol 1e-12; auc's atol
+# covers a mean of logs near 0 (terms of either sign, each within an ulp or two)
+LIBM_DIFFERS = {"rate": 0.0, "auc": 1e-14}
 RUN_ARGS = {"engine": "numpy"} if "engine" in inspect.signature(engine.run).parameters else {}
 
 
@@ -63,8 +67,9 @@ def assert_same_columns(traj: Trajectories, tol: float = metrics.DEFAULT_TOL) ->
         assert got.dtype == want.dtype and got.shape == want.shape, name
         if want.dtype == object:
             assert list(got) == list(want), name
-        elif name == "rate":
-            np.testing.assert_allclose(got, want, rtol=1e-12, atol=0, err_msg=name)
+        elif name in LIBM_DIFFERS:
+            atol = LIBM_DIFFERS[name]
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=atol, err_msg=name)
         else:
             np.testing.assert_array_equal(got, want, err_msg=name)  # NaN == NaN here
     return expected
@@ -178,8 +183,25 @@ def test_a_block_measures_each_row_alone():
     for name, values in part.items():
         if values.dtype == object:
             assert list(values) == list(whole[name][rows]), name
-        elif name != "rate":
+        elif name in LIBM_DIFFERS:
+            atol = LIBM_DIFFERS[name]
+            np.testing.assert_allclose(values, whole[name][rows], rtol=1e-12, atol=atol)
+        else:
             np.testing.assert_array_equal(values, whole[name][rows], err_msg=name)
+
+
+def test_auc_at_its_floor_and_without_f_min():
+    """The same rows with a tol whose floor (tol / 100) they reach and with one they never
+    reach, and a function without f_min (NaN from both)."""
+    grid = [{"lr": 0.01}, {"lr": 0.1}, {"lr": 0.12}]
+    traj = recorded("aniso", "momentum", grid, 200, STARTS)
+    final_gap = metrics.gap(traj)[-1]
+    for tol, on_floor in ((1e-3, True), (1e-9, False)):
+        auc = assert_same_columns(traj, tol)["auc"]
+        assert np.isfinite(auc).all() and (auc > np.log10(tol / 100)).all()
+        assert list(final_gap < tol / 100) == [on_floor] * traj.batch
+    saddle = assert_same_columns(recorded("saddle", "sgd", grid, 50, STARTS))
+    assert np.isnan(saddle["auc"]).all()
 
 
 def test_constants_are_read_from_metrics_at_run_time(monkeypatch):
@@ -188,7 +210,9 @@ def test_constants_are_read_from_metrics_at_run_time(monkeypatch):
     before = metrics.columns(traj)
     monkeypatch.setattr(metrics, "ZIGZAG_MIN_PAIRS", 200)
     monkeypatch.setattr(metrics, "RATE_MIN_DECAY", 1e6)
+    monkeypatch.setattr(metrics, "AUC_FLOOR_DIVISOR", 1e-300)  # the floor above every gap
     after = assert_same_columns(traj)
+    assert after["auc"] == pytest.approx(np.full(traj.batch, 294.0), rel=1e-14)
     assert np.isnan(after["zigzag"]).all() and not np.isnan(before["zigzag"]).all()
     assert not np.isfinite(after["rate"]).any() and np.isfinite(before["rate"]).any()
 

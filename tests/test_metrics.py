@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
@@ -343,6 +344,56 @@ def test_singular_hessian_at_the_minimizer_leaves_eigen_metrics_undefined():
     assert row["zigzag"] is not None  # falls back to the coordinates
 
 
+# --- auc ----------------------------------------------------------------------------------
+
+
+def _with_gaps(gaps) -> Trajectories:
+    """A run on aniso (f_min = 0) whose recorded losses are ``gaps`` (``[S+1, B]``)."""
+    gaps = np.asarray(gaps, dtype=np.float64)
+    steps, batch = gaps.shape
+    traj = _traj(np.zeros((steps, batch, 2)))
+    return dataclasses.replace(traj, losses=gaps)
+
+
+def test_auc_of_a_geometric_decay_is_its_mean_log10_gap():
+    # gap_k = 3 * 0.5^k, k = 0..40: mean log10 = log10(3) + (40 / 2) * log10(0.5)
+    k = np.arange(41)
+    traj = _with_gaps((3.0 * 0.5**k)[:, None])
+    expected = math.log10(3.0) + 20 * math.log10(0.5)
+    assert metrics.auc(traj, tol=1e-20)[0] == pytest.approx(expected, rel=1e-13)
+    assert _one(traj, 1e-20)["auc"] == pytest.approx(expected, rel=1e-13)
+
+
+def test_auc_stops_rewarding_below_a_hundredth_of_tol():
+    # gaps 10^-k, k = 0..12; tol 1e-6: the floor 1e-8 holds steps 9..12 at -8
+    k = np.arange(13)
+    gaps = np.column_stack([10.0**-k, np.zeros(13), np.full(13, -1e-20)])
+    floored = metrics.auc(_with_gaps(gaps), tol=1e-6)
+    assert floored[0] == pytest.approx((-sum(range(9)) - 4 * 8) / 13, rel=1e-14)
+    # a gap of 0 (or rounding below f_min) counts as the floor itself
+    assert floored[1] == pytest.approx(-8.0, rel=1e-14) and floored[2] == floored[1]
+    # a tol whose floor (1e-14) is below every gap: the plain mean of 0, -1, ..., -12
+    assert metrics.auc(_with_gaps(gaps[:, :1]), tol=1e-12)[0] == pytest.approx(-6.0, rel=1e-14)
+
+
+def test_auc_counts_a_diverged_rows_frozen_gaps_as_recorded():
+    k = np.arange(21)
+    path = np.outer(0.5**k, [1.0, 1.0])
+    path[12:] = path[11]  # diverged at step 12: frozen at the last good point
+    traj = _traj(path, diverged_at=[12])
+    # gap 9 * 0.25^min(k, 11): sum of the exponents 0 + 1 + ... + 11 + 9 * 11 = 165
+    expected = math.log10(9.0) + 165 / 21 * math.log10(0.25)
+    assert metrics.columns(traj)["auc"][0] == pytest.approx(expected, rel=1e-13)
+
+
+def test_auc_is_undefined_without_f_min_and_lower_for_faster_runs():
+    assert _one(_run("saddle", "sgd:lr=0.1", 30, start=(1.0, 0.1)))["auc"] is None
+    assert np.isnan(metrics.auc(_run("saddle", "sgd:lr=0.1", 30, start=(1.0, 0.1)))[0])
+    slow = _one(_run("aniso", "sgd:lr=0.01", 60))["auc"]
+    fast = _one(_run("aniso", "sgd:lr=0.1", 60))["auc"]
+    assert fast < slow < math.log10(9.0)  # both start at gap 9 and fall
+
+
 # --- batching -----------------------------------------------------------------------------
 
 
@@ -395,6 +446,7 @@ def test_summary_keeps_the_basic_keys_and_adds_the_new_ones():
         "rate_fit_range",
         "rate_of",
         "rate_note",
+        "auc",
         "cycle_period",
         "cycle_amplitude",
         "path_length",

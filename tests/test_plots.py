@@ -233,3 +233,15 @@ def test_long_paths_are_drawn_at_a_bounded_resolution():
     (line,) = [ln for ln in fig.axes[2].get_lines() if ln.get_gid() == "loss"]
     np.testing.assert_array_equal(line.get_xdata(), kept)
     np.testing.assert_array_equal(line.get_ydata(), traj.losses[kept, 0])
+
+
+def test_legend_columns_wrap_long_labels_and_keep_short_ones_in_one_row():
+    from optiscope.plots.compare import FIGSIZE, legend_columns
+
+    short = ["sgd", "momentum", "start", "end", "global minimum"]
+    assert legend_columns(short, len(short), FIGSIZE[0]) == len(short)
+    long = ["adam (lr 0.2531, beta1 0.9266, beta2 0.9378, eps 2.305e-07) (5 runs)"] * 2
+    long += ["start", "other starts / seeds (thin)", "end", "global minimum", "tolerance 1e-06"]
+    ncol = legend_columns(long, len(long), FIGSIZE[0])
+    assert 1 < ncol < len(long)
+    assert legend_columns(long, len(long), FIGSIZE[0] * 4) == len(long)  # a wider figure fits

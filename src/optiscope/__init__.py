@@ -20,6 +20,7 @@ from optiscope.errors import OptiscopeError
 from optiscope.objectives import Objective, get_objective
 from optiscope.optimizers import Optimizer, get_optimizer
 from optiscope.sweep import sweep  # the function; its module stays importable by name
+from optiscope.tune import tune  # the function, as sweep
 
 __all__ = [
     "Objective",
@@ -30,5 +31,6 @@ __all__ = [
     "get_optimizer",
     "run",
     "sweep",
+    "tune",
 ]
 __version__ = "0.1.0"

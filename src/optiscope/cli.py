@@ -27,7 +27,7 @@ from typer.exceptions import Abort, Exit, TyperException
 
 from optiscope import __version__, metrics
 from optiscope.errors import OptiscopeError
-from optiscope.experiments import RunResult, report, run_specs
+from optiscope.experiments import RunResult, check_repeat_counts, report, run_specs
 from optiscope.objectives import FUNCTIONS, Objective, get_objective
 from optiscope.optimizers import OPTIMIZERS
 from optiscope.output import (
@@ -156,6 +156,25 @@ SeedOpt = Annotated[
         "--seed", metavar="SEED", help="Seed of the noise and the shuffles (same seed, same run)."
     ),
 ]
+RepeatStartsOpt = Annotated[
+    int,
+    typer.Option(
+        "--starts",
+        metavar="K",
+        help="Run every spec from K starts: the --start point (or the function's own), then "
+        "K-1 drawn uniformly in the function's plot box, seeded by --seed (1 to 64). "
+        "The table shows medians and their spread.",
+    ),
+]
+RepeatSeedsOpt = Annotated[
+    int,
+    typer.Option(
+        "--seeds",
+        metavar="R",
+        help="Stochastic runs (--noise, --batch-size): run every spec under R noise seeds "
+        "(1 to 64).",
+    ),
+]
 
 
 def _show_version(value: bool) -> None:
@@ -219,10 +238,14 @@ def _execute(
     noise: float = 0.0,
     batch_size: str = "full",
     seed: int = 0,
+    repeats: tuple[int, int] = (1, 1),
 ) -> tuple[Objective, list[RunResult], dict[str, Any]]:
     check_tol(tol)
+    check_repeat_counts(*repeats)  # before the function is built: a bad count costs nothing
     objective, point = _objective_and_start(function, start)
-    results = _run_with_progress(objective, optspecs, steps, point, noise, batch_size, seed)
+    results = _run_with_progress(
+        objective, optspecs, steps, point, noise, batch_size, seed, repeats
+    )
     data = report(objective, results, steps, point, tol, with_path)
     data.update(_gradient_settings(noise, batch_size, seed))
     return objective, results, data
@@ -236,8 +259,9 @@ def _run_with_progress(
     noise: float,
     batch_size: str,
     seed: int,
+    repeats: tuple[int, int] = (1, 1),
 ) -> list[RunResult]:
-    """``run_specs`` with a progress bar on long runs."""
+    """``run_specs`` with a progress bar on long runs; ``repeats`` = (starts, seeds)."""
     with progress_bar(steps * len(optspecs)) as progress:
         return run_specs(
             objective,
@@ -248,6 +272,8 @@ def _run_with_progress(
             batch_size=batch_size,
             seed=seed,
             progress=progress,
+            starts=repeats[0],
+            seeds=repeats[1],
         )
 
 
@@ -278,6 +304,24 @@ def _print_header(objective: Objective, data: dict[str, Any]) -> None:
         )
     if data.get("noise") or data.get("batch_size", "full") != "full":
         out.print(f"gradients: {_stochastic_text(objective, data)}", highlight=False)
+    if "start_points" in data:
+        out.print(_repeats_text(data), markup=False, highlight=False)
+
+
+def _repeats_text(data: dict[str, Any]) -> str:
+    """``"runs per spec: 4 starts x 2 noise seeds = 8; the first start (1, 1), the others
+    drawn in the plot box (seed 0)"``."""
+    starts, seeds = data["starts"], data["seeds"]
+    parts = [f"{starts} start{'s' * (starts > 1)}"]
+    if seeds > 1:
+        parts.append(f"{seeds} noise seeds")
+    first = _points_text(data["start_points"][:1])
+    where = (
+        f"the first start {first}, the others drawn in the plot box (seed {data.get('seed', 0)})"
+    )
+    return f"runs per spec: {' x '.join(parts)} = {starts * seeds}; " + (
+        where if starts > 1 else f"start {first}"
+    )
 
 
 def _points_text(points) -> str:
@@ -313,8 +357,15 @@ def run_command(
     noise: NoiseOpt = 0.0,
     batch_size: BatchOpt = "full",
     seed: SeedOpt = 0,
+    starts: RepeatStartsOpt = 1,
+    seeds: RepeatSeedsOpt = 1,
 ) -> None:
     """Run one optimizer on one function and report where it ended.
+
+    With --starts K (and --seeds R for stochastic gradients) the optimizer runs K x R times
+    in one batch, from K starts (the first is --start) under R noise seeds; the table gives
+    the median of each metric with its spread (min..max, or 10-90% from 10 runs), the JSON
+    every run ("repeats") and the figure every path with a median loss line and a band.
 
     Examples:
 
@@ -322,9 +373,11 @@ def run_command(
       optiscope run aniso momentum:lr=0.1,momentum=0.9 --steps 50 --start 1,1
       optiscope run '(1-w1)**2 + 100*(w2-w1**2)**2' adam:lr=0.05 --start=-1.2,1 --plot r.png
       optiscope run linreg:features=bmi sgd:lr=0.5 --batch-size 1 --seed 3
+      optiscope run rosenbrock adam:lr=0.05 --steps 300 --starts 8 --plot r8.png
+      optiscope run aniso sgd:lr=0.1 --noise 0.5 --seeds 10 --start 1,1
     """
     objective, results, data = _execute(
-        function, [optspec], steps, start, tol, with_path, noise, batch_size, seed
+        function, [optspec], steps, start, tol, with_path, noise, batch_size, seed, (starts, seeds)
     )
     figure = None if plot is None else _write_figure(objective, results, plot, data)
     if as_json:
@@ -332,7 +385,9 @@ def run_command(
         return
     _print_header(objective, data)
     out.print(results_table(data["runs"], tol))
-    out.print(f"final point: ({', '.join(f'{v:.6g}' for v in data['runs'][0]['x_final'])})")
+    first = " (the first run)" if "repeats" in data["runs"][0] else ""
+    final = ", ".join(f"{v:.6g}" for v in data["runs"][0]["x_final"])
+    out.print(f"final point{first}: ({final})")
     if figure is not None:
         out.print(f"figure: {figure}")
 
@@ -358,17 +413,29 @@ def compare_command(
     noise: NoiseOpt = 0.0,
     batch_size: BatchOpt = "full",
     seed: SeedOpt = 0,
+    starts: RepeatStartsOpt = 1,
+    seeds: RepeatSeedsOpt = 1,
 ) -> None:
     """Run several optimizers from the same start; write a figure and a table.
 
-    Example (the seed note's comparison):
+    --starts K runs every spec from K starts (the first is --start, the others drawn in
+    the function's plot box, seeded by --seed) and --seeds R under R noise seeds (with
+    --noise or --batch-size), all in one batch per optimizer: one table row per spec with the
+    median of each metric and its spread (min..max, or 10-90% from 10 runs) and how many of
+    its runs diverged; runs.json keeps every run; the figure draws every path thin and the median
+    loss with a band.
+
+    Examples (the first is the seed note's comparison):
 
     \b
       optiscope compare aniso sgd:lr=0.1 momentum:lr=0.1,momentum=0.9 \\
           rmsprop:lr=0.1,alpha=0.9,eps=1e-10 --steps 50 --start 1,1
+      optiscope compare himmelblau sgd:lr=0.01 adam:lr=0.1 --steps 200 --starts 16
+      optiscope compare aniso sgd:lr=0.1 momentum:lr=0.05,momentum=0.9 --start 1,1 \\
+          --noise 0.5 --seeds 20 --steps 100
     """
     objective, results, data = _execute(
-        function, optspecs, steps, start, tol, with_path, noise, batch_size, seed
+        function, optspecs, steps, start, tol, with_path, noise, batch_size, seed, (starts, seeds)
     )
     prepare_folder(out_dir)
     figure = _write_figure(objective, results, out_dir / "compare.png", data)
@@ -392,7 +459,12 @@ def _write_figure(
     title = f"stochastic gradients: {_stochastic_text(objective, data)}" if stochastic else None
     figure_path(path)  # a bad destination is refused before anything is drawn
     draw = comparison_figure if objective.dim == 2 else loss_figure
-    fig = draw([(r.label, r.trajectories, r.row) for r in results], title)
+    runs = [(r.label, r.trajectories, r.row) for r in results]
+    repeats = [r.rows for r in results]
+    if all(len(rows) == 1 for rows in repeats):
+        fig = draw(runs, title)  # single runs: exactly the figure without repeats
+    else:
+        fig = draw(runs, title, repeats=repeats)
     return save_figure(fig, path)
 
 
@@ -726,7 +798,7 @@ def sweep_command(
         raise OptiscopeError(f"--method {printable(method)} draws samples: add --samples K")
     method_used = "grid" if samples is None else (method or "sobol")
     try:
-        with _sweep_progress() as progress:
+        with counted_progress("sweeping") as progress:
             frame = sweep(
                 function, spec, steps=steps, start=start, starts=starts, samples=samples,
                 method=method_used, seed=seed, tol=tol, scheduler=address, noise=noise,
@@ -765,13 +837,14 @@ def _scheduler_address(scheduler: str | None, dask: str | None) -> str | None:
 
 
 @contextmanager
-def _sweep_progress() -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar over the sweep's rows on a terminal; None otherwise."""
+def counted_progress(what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar called ``what`` fed by ``progress(done, total)`` (the sweep's rows, the
+    tuner's evaluations) on a terminal; None otherwise."""
     if not err.is_terminal:
         yield None
         return
     with Progress(console=err, transient=True) as bar:
-        task = bar.add_task("sweeping", total=None)
+        task = bar.add_task(what, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
@@ -963,6 +1036,9 @@ def _silence_stdout() -> None:
     except (OSError, ValueError, AttributeError):  # not a real file (pytest's capture)
         pass
 
+
+# `tune` lives in its own module, which registers the command on `app` when imported
+from optiscope import cli_tune  # noqa: E402, F401
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -44,6 +44,7 @@ DEFAULT_TOL = 1e-6
 
 STEP_NOISE = 1e-12  # zigzag: a move smaller than this x the largest step is "no move"
 START_NOISE = 1e-9  # overshoot: a start offset below this x the start distance is "no offset"
+AUC_FLOOR_DIVISOR = 100.0  # auc: a gap below tol / 100 counts as tol / 100
 RATE_FLOOR = 1e-12  # rate: distances below this x (largest distance + |x*|) are at rounding level
 RATE_PLATEAU = 0.01  # rate: the decay ends once log E is within this fraction of its total drop
 RATE_TRANSIENT = 0.25  # rate: the first quarter of the decaying steps is the initial transient
@@ -144,6 +145,23 @@ def first_to_tol(traj: Trajectories, tol: float = DEFAULT_TOL) -> np.ndarray:
     """
     within = gap(traj) <= tol  # [S+1, B]; NaN compares False
     return np.where(within.any(axis=0), np.argmax(within, axis=0), -1)
+
+
+@_quiet
+def auc(traj: Trajectories, tol: float = DEFAULT_TOL) -> np.ndarray:
+    """The area under the log-gap curve per step: the mean over the recorded steps k = 0..S of
+    ``log10(max(gap_k, tol / 100))``, ``gap_k = f(x_k) - f_min``. ``[B]``; lower is better.
+
+    Every step counts, so a row that gets there sooner scores lower; below ``tol / 100``
+    (``AUC_FLOOR_DIVISOR``) the gap earns nothing more, so rows that all reach that depth tie
+    on how fast they got there, not on rounding noise. A diverged row's frozen tail counts at
+    its recorded (last good) gap. NaN when f_min is unknown. The mean is the pairwise sum of
+    each row's contiguous steps over S + 1 (what ``np.mean`` of the row alone gives), the
+    order the compiled evaluator reproduces.
+    """
+    floor = tol / AUC_FLOOR_DIVISOR
+    logs = np.log10(np.maximum(gap(traj), floor))  # [S+1, B]; NaN stays NaN
+    return _sum_steps(logs) / (traj.steps + 1)
 
 
 @_quiet
@@ -636,6 +654,7 @@ COLUMN_NAMES = (
     "rate_fit_start",
     "rate_fit_end",
     "rate_note",
+    "auc",
     "cycle_period",
     "cycle_amplitude",
     "path_length",
@@ -666,6 +685,7 @@ def _columns(traj: Trajectories, tol: float, eig: EigenDirections | None) -> dic
         "rate_fit_start": fit.fit_start,
         "rate_fit_end": fit.fit_end,
         "rate_note": fit.note,
+        "auc": auc(traj, tol),
         "cycle_period": np.where(cyc.period >= 2, cyc.period, -1),
         "cycle_amplitude": cyc.amplitude,
         "path_length": path_length(traj),
@@ -684,8 +704,9 @@ def summary(traj: Trajectories, tol: float = DEFAULT_TOL) -> list[dict[str, Any]
     overshoot, overshoot_per_direction (list or None), rate, rate_fit_range ([start, end] or
     None), rate_of (the fitted quantity, ``"distance"`` or ``"gradient norm"``, see
     :func:`rate_quantity`; None when the rate is), rate_note (None when there is a rate, else
-    why not, one of ``RATE_NOTES``, see :func:`rate_fit`), cycle_period (2..8 or None; a
-    stationary end is not a cycle), cycle_amplitude, path_length, efficiency, evaluations.
+    why not, one of ``RATE_NOTES``, see :func:`rate_fit`), auc (the mean log10 gap per step,
+    see :func:`auc`; None without f_min), cycle_period (2..8 or None; a stationary end is not
+    a cycle), cycle_amplitude, path_length, efficiency, evaluations.
     """
     eig = eigen_directions(traj)  # once: the per-direction metrics all use it
     cols = _columns(traj, tol, eig)

@@ -11,7 +11,7 @@ start of setting 0, then of setting 1, ...), index = that row number. Columns, i
 - the metrics under the run JSON's names (``metrics.columns``, same definitions):
   ``loss_final``, ``gap_final``, ``distance_final``, ``steps_to_tol``, ``first_to_tol``,
   ``diverged_at``, ``divergence`` (``"left_box"``, ``"non_finite"`` or None), ``zigzag``,
-  ``overshoot``, ``rate``, ``rate_note``, ``cycle_period``, ``cycle_amplitude``,
+  ``overshoot``, ``rate``, ``rate_note``, ``auc``, ``cycle_period``, ``cycle_amplitude``,
   ``path_length``, ``efficiency``, ``evaluations`` and ``minimum``: the index into
   ``objective.minimizers`` of the minimizer nearest the final point when it is within
   ``MINIMUM_RADIUS`` times the plot box's half-width (the largest over coordinates), else -1;
@@ -104,6 +104,7 @@ METRIC_COLUMNS = (
     "overshoot",
     "rate",
     "rate_note",
+    "auc",
     "cycle_period",
     "cycle_amplitude",
     "path_length",

@@ -23,6 +23,7 @@ RANK_METRICS: dict[str, bool] = {
     "distance_final": False,
     "first_to_tol": False,
     "rate": False,
+    "auc": False,
     "zigzag": False,
     "overshoot": False,
     "path_length": False,

@@ -10,12 +10,19 @@ first ``MAX_POINTS // 2`` steps in full (where zig-zag and overshoot happen) and
 steps after that, always including its last point (``step_numbers`` says which steps were
 kept). A figure of 200 runs of 100,000 steps then draws 1 M points, not 20 M. Only the picture
 is thinned: every metric, table and JSON number comes from every step.
+
+A run may carry its **repeats** (the same spec from other starts or under other noise seeds,
+rows of the same batch): ``extract(runs, repeats=...)`` gives its RunPath a ``band``, every
+repeat's path (for the contour's thin lines) and the median loss with its spread per step (for
+the loss panel), by the rule of ``optiscope.repeats``. A diverged repeat counts with its
+recorded losses, frozen at its last good point, as in the metrics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
@@ -23,6 +30,7 @@ from matplotlib import colormaps
 from optiscope.engine import LEFT_BOX, Trajectories
 from optiscope.errors import OptiscopeError
 from optiscope.objectives.base import Objective
+from optiscope.repeats import median_and_spread, spread_name
 
 Run = tuple[str, Trajectories, int]
 MAX_POINTS = 4000  # per path, in figures only
@@ -37,6 +45,30 @@ def kept_steps(count: int, limit: int = MAX_POINTS) -> np.ndarray:
     head = limit // 2
     tail = np.linspace(head, count - 1, limit - head).round().astype(np.int64)
     return np.unique(np.concatenate([np.arange(head), tail]))
+
+
+@dataclass(frozen=True)
+class RepeatBand:
+    """A spec's repeats: their paths and the median loss with its spread at each drawn step.
+
+    ``median``, ``low``, ``high`` ``[n]`` are losses (f, not the gap) at steps ``steps``;
+    ``statistic`` is ``"min..max"`` or ``"10-90%"``.
+    """
+
+    paths: tuple[RunPath, ...]
+    steps: np.ndarray
+    median: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    statistic: str
+
+    @property
+    def count(self) -> int:
+        return len(self.paths)
+
+    @property
+    def diverged(self) -> int:
+        return sum(p.diverged for p in self.paths)
 
 
 @dataclass(frozen=True)
@@ -56,6 +88,7 @@ class RunPath:
     steps: int  # steps the run was given (a diverged row stops short of it)
     left_box: bool = False  # diverged by leaving the escape box, with finite numbers
     step_numbers: np.ndarray | None = None  # [n]; None: 0 .. n-1
+    band: RepeatBand | None = None  # the spec's repeats, when it ran several times
 
     @property
     def steps_drawn(self) -> np.ndarray:
@@ -68,6 +101,9 @@ class RunPath:
 
     @property
     def legend_label(self) -> str:
+        if self.band is not None:
+            diverged = f", {self.band.diverged} diverged" if self.band.diverged else ""
+            return f"{self.label} ({self.band.count} runs{diverged})"
         if self.diverged:
             verb = "left the box" if self.left_box else "diverged"
             return f"{self.label} ({verb} at step {self.diverged_at})"
@@ -80,41 +116,63 @@ def run_colors(n: int) -> list[tuple[float, float, float, float]]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def extract(runs: Sequence[Run], any_dim: bool = False) -> tuple[Objective, list[RunPath]]:
+def extract(
+    runs: Sequence[Run], any_dim: bool = False, repeats: Sequence[Sequence[int]] | None = None
+) -> tuple[Objective, list[RunPath]]:
     """Check the runs share one 2-D objective and pull each chosen row out as a RunPath.
 
     ``any_dim=True`` (loss-only figures) accepts any dimension; ``xy`` then holds all D
-    coordinates.
+    coordinates. ``repeats`` (one entry per run: the rows of its repeats in the same
+    trajectories, its own row first) gives each run with more than one a ``band``.
     """
     if not runs:
         raise OptiscopeError("nothing to plot: give at least one (label, trajectories, row) run")
+    if repeats is not None and len(repeats) != len(runs):
+        raise OptiscopeError(f"{len(repeats)} lists of repeats for {len(runs)} runs")
     objective = runs[0][1].objective
     if objective.dim != 2 and not any_dim:
         raise OptiscopeError(
             f"plots need a 2-D objective, got {objective.name} with dim {objective.dim}"
         )
     paths = []
-    for (label, traj, b), color in zip(runs, run_colors(len(runs)), strict=True):
+    for i, ((label, traj, b), color) in enumerate(zip(runs, run_colors(len(runs)), strict=True)):
         if traj.objective is not objective and traj.objective.name != objective.name:
             raise OptiscopeError(
                 f"all runs must share one objective: {label!r} is on {traj.objective.name}, "
                 f"not {objective.name}"
             )
-        if not (isinstance(b, int | np.integer) and 0 <= b < traj.batch):
-            raise OptiscopeError(f"invalid row {b} for {label!r}: valid 0 <= row < {traj.batch}")
-        k = int(traj.diverged_at[b])
-        stop = traj.steps + 1 if k < 0 else max(k, 1)
-        keep = kept_steps(stop)
-        paths.append(
-            RunPath(
-                label=str(label),
-                color=color,
-                xy=np.asarray(traj.positions[keep, b, :], dtype=np.float64),
-                losses=np.asarray(traj.losses[keep, b], dtype=np.float64),
-                diverged_at=k,
-                steps=traj.steps,
-                left_box=k >= 0 and int(traj.divergence_kind[b]) == LEFT_BOX,
-                step_numbers=keep,
-            )
-        )
+        path = _path(str(label), color, traj, b)
+        rows = [] if repeats is None else list(repeats[i])
+        if len(rows) > 1:
+            path = replace(path, band=_band(path, traj, rows))
+        paths.append(path)
     return objective, paths
+
+
+def _path(label: str, color, traj: Trajectories, b: Any) -> RunPath:
+    """Row ``b`` of ``traj`` ready to draw (to its last good point when it diverged)."""
+    if not (isinstance(b, int | np.integer) and 0 <= b < traj.batch):
+        raise OptiscopeError(f"invalid row {b} for {label!r}: valid 0 <= row < {traj.batch}")
+    k = int(traj.diverged_at[b])
+    stop = traj.steps + 1 if k < 0 else max(k, 1)
+    keep = kept_steps(stop)
+    return RunPath(
+        label=label,
+        color=color,
+        xy=np.asarray(traj.positions[keep, b, :], dtype=np.float64),
+        losses=np.asarray(traj.losses[keep, b], dtype=np.float64),
+        diverged_at=k,
+        steps=traj.steps,
+        left_box=k >= 0 and int(traj.divergence_kind[b]) == LEFT_BOX,
+        step_numbers=keep,
+    )
+
+
+def _band(path: RunPath, traj: Trajectories, rows: Sequence[int]) -> RepeatBand:
+    """The repeats' paths and their median loss and spread at each drawn step."""
+    paths = tuple(_path(path.label, path.color, traj, b) for b in rows)
+    keep = kept_steps(traj.steps + 1)
+    losses = np.asarray(traj.losses[keep][:, list(rows)], dtype=np.float64).T  # [R, n]
+    losses = np.where(np.isnan(losses), np.inf, losses)  # an undefined loss counts as worst
+    median, low, high = median_and_spread(losses, axis=0)
+    return RepeatBand(paths, keep, median, low, high, spread_name(len(rows)))

@@ -42,17 +42,27 @@ def formula_text(objective: Objective) -> str:
     return tex or objective.formula or objective.name
 
 
-def comparison_figure(runs: Sequence[Run], title: str | None = None) -> Figure:
+def comparison_figure(
+    runs: Sequence[Run],
+    title: str | None = None,
+    repeats: Sequence[Sequence[int]] | None = None,
+) -> Figure:
     """Contours, surface and loss curves of ``runs`` = ``[(label, trajectories, row), ...]``.
 
     All runs must be on the same 2-D objective. ``title`` defaults to the objective's name and
     formula. Reads the trajectories only; never runs an optimizer.
+
+    ``repeats`` (optional, one entry per run: the rows of the run's repeats in its
+    trajectories, its own row first, e.g. ``RunResult.rows``): a run with several is drawn
+    with every repeat's path thin on the contour map and its median loss with a band over the
+    repeats; the 3-D panel keeps the run's own (first) path. Without repeats the figure is the
+    one of single runs.
     """
-    objective, paths = extract(runs)
+    objective, paths = extract(runs, repeats=repeats)
     with np.errstate(all="ignore"):
         fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)
-        lo, hi = view_box(objective, paths)
+        lo, hi = view_box(objective, [*paths, *_repeat_paths(paths)])
         ax_map = fig.add_subplot(1, 3, 1)
         ax_3d = fig.add_subplot(1, 3, 2, projection="3d", computed_zorder=False)
         ax_loss = fig.add_subplot(1, 3, 3)
@@ -69,6 +79,11 @@ def comparison_figure(runs: Sequence[Run], title: str | None = None) -> Figure:
         ax_3d.zaxis.label.set_fontsize(LABEL_SIZE)
         _legend(fig, objective, paths, lo, hi)
     return fig
+
+
+def _repeat_paths(paths: Sequence[RunPath]) -> list[RunPath]:
+    """Every repeat's path of the runs that have repeats (they widen the window too)."""
+    return [r for p in paths if p.band is not None for r in p.band.paths]
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
@@ -104,6 +119,11 @@ def _legend(fig: Figure, objective: Objective, paths: list[RunPath], lo, hi) -> 
     ]
     key = dict(ls="none", color="0.35", mec="black")
     handles.append(Line2D([], [], marker="o", ms=8, mfc="white", mew=1.5, label="start", **key))
+    if any(p.band is not None for p in paths):
+        handles.append(
+            Line2D([], [], color="0.35", lw=0.8, marker="o", ms=4, mfc="white", mec="0.35",
+                   label="other starts / seeds (thin)")
+        )  # fmt: skip
     if not all(p.diverged for p in paths):
         handles.append(Line2D([], [], marker="o", ms=8, label="end", **key))
     if any(p.diverged for p in paths):
@@ -129,6 +149,24 @@ def _legend(fig: Figure, objective: Objective, paths: list[RunPath], lo, hi) -> 
             Line2D([], [], ls=":", color="0.3", lw=1.3, label=f"tolerance {TOLERANCE:g}")
         )
     ncol = min(len(handles), 4 if len(paths) > 3 else len(handles))
+    ncol = legend_columns([h.get_label() for h in handles], ncol, fig.get_figwidth())
     fig.legend(
         handles=handles, loc="outside lower center", ncol=ncol, frameon=False, fontsize=LEGEND_SIZE
     )
+
+
+def legend_columns(labels: Sequence[str], most: int, width_inches: float) -> int:
+    """The most columns (at most ``most``) whose legend fits the figure's width.
+
+    Matplotlib fills a legend's columns top to bottom, each as wide as its widest entry; an
+    entry is estimated at its label's length in characters (0.55 em each, a rough average)
+    plus the handle and the gaps (5 em).
+    """
+    room = 0.96 * width_inches * 72.0  # points
+    for ncol in range(max(1, most), 1, -1):
+        rows = -(-len(labels) // ncol)
+        columns = [labels[i : i + rows] for i in range(0, len(labels), rows)]
+        widths = [max(len(t) for t in column) * 0.55 + 5.0 for column in columns]
+        if sum(widths) * LEGEND_SIZE <= room:
+            return ncol
+    return 1

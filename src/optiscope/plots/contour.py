@@ -6,6 +6,10 @@ minimum and gradient descent's zig-zag across them is plain. Equal aspect: a rou
 round and the direction of each step is true. Each run is a line with small dots (one per step)
 in its own color; a white-filled circle marks the start, a filled circle the end, an ``X`` the
 last good point of a diverged run, and a gold star each known global minimizer.
+
+A run with repeats (``RunPath.band``) also shows every repeat's path as a thin line in the
+run's color, its start a small white-filled circle and its end a small dot (``x`` when it
+diverged), under the run's own path; at most ``MAX_THIN_PATHS`` of them per run.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ GRID = 300
 FILL_CMAP = "YlGnBu_r"  # dark at the bottom of a bowl, pale on its walls
 SIGNED_CMAP = "RdBu_r"  # f of both signs (saddles): blue below 0, red above
 MAX_MARKERS = 150  # beyond this many steps, dots are drawn on every k-th step only
+MAX_THIN_PATHS = 200  # repeats drawn per run (the first ones); more would only blot the map
 
 
 def function_contours(
@@ -76,6 +81,9 @@ def draw_contour(
         )
 
     for p in paths:
+        if p.band is not None:
+            draw_thin_paths(ax, p.band.paths[1 : MAX_THIN_PATHS + 1], lo, hi)
+    for p in paths:
         every = max(1, len(p.xy) // MAX_MARKERS)
         ax.plot(
             p.xy[:, 0],
@@ -105,3 +113,14 @@ def draw_contour(
     ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel("$w_1$")
     ax.set_ylabel("$w_2$")
+
+
+def draw_thin_paths(ax: Axes, paths: Sequence[RunPath], lo: np.ndarray, hi: np.ndarray) -> None:
+    """A run's repeats: thin lines, a small white-filled start, a small end (module notes)."""
+    for p in paths:
+        ax.plot(*p.xy.T, "-", lw=1.0, color=p.color, alpha=0.6, zorder=2.5, gid="repeat")
+        ax.plot(*p.xy[0], marker="o", ms=4, mfc="white", mec=p.color, mew=1.2, zorder=2.6,
+                gid="repeat_start")  # fmt: skip
+        end = np.clip(p.xy[-1], lo, hi)
+        mark = dict(marker="x", ms=5, mew=1.4) if p.diverged else dict(marker="o", ms=3.5, mew=0)
+        ax.plot(*end, color=p.color, zorder=2.6, gid="repeat_end", **mark)

@@ -9,6 +9,10 @@ their growth too. A diverged run stops at its last good step with an ``X``; when
 above every start, the axis stops ``HEADROOM`` times above the highest start and the curve
 leaves through the top (its legend label says when it diverged), so the converging runs are
 not squeezed into the bottom.
+
+A run with repeats (``RunPath.band``: several starts or noise seeds) is drawn as its median
+line with a shaded band (min..max, or 10-90% from 10 runs) instead of one curve; the title
+says which.
 """
 
 from __future__ import annotations
@@ -53,27 +57,44 @@ def _top(ys: Sequence[np.ndarray]) -> float | None:
     return cap if highest > cap else None
 
 
+def _curves(p: RunPath) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(steps, loss, low, high)`` of a run: its own losses, or its repeats' median and band."""
+    if p.band is None:
+        return p.steps_drawn, p.losses, None, None
+    return p.band.steps, p.band.median, p.band.low, p.band.high
+
+
 def draw_loss(ax: Axes, objective: Objective, paths: Sequence[RunPath]) -> None:
-    """Draw one loss curve per run on ``ax``."""
+    """Draw one loss curve per run on ``ax`` (a median and a band for a run with repeats)."""
     f_min = objective.f_min
+    curves = [_curves(p) for p in paths]
+    edges = [e for _, _, low, high in curves if low is not None for e in (low, high)]
     if f_min is not None:
         with np.errstate(all="ignore"):
-            ys = [p.losses - f_min for p in paths]
-        floor = gap_floor(ys)
+            ys = [y - f_min for _, y, _, _ in curves]
+            edges = [e - f_min for e in edges]
+        floor = gap_floor(ys + edges)
         ys = [np.where(np.isnan(y), np.nan, np.maximum(y, floor)) for y in ys]
+        edges = [np.where(np.isnan(e), np.nan, np.maximum(e, floor)) for e in edges]
         ax.set_yscale("log")
         ax.set_ylabel("loss gap  f(w) − f_min  (log scale)")
-        ax.set_title("Loss gap against step")
+        ax.set_title("Loss gap against step" + _band_note(paths))
     else:
-        ys = [p.losses for p in paths]
+        ys = [y for _, y, _, _ in curves]
         ax.set_yscale("symlog", linthresh=symlog_threshold(ys))
         ax.set_ylabel("loss f(w)  (symlog scale; f_min unknown)")
-        ax.set_title("Loss against step")
+        ax.set_title("Loss against step" + _band_note(paths))
 
     ys = [np.where(np.isfinite(y), y, np.nan) for y in ys]
-    top = _top(ys) if f_min is not None else None
-    for p, y in zip(paths, ys, strict=True):
-        steps = p.steps_drawn
+    edges = [np.where(np.isfinite(e), e, np.nan) for e in edges]
+    top = _top(ys + edges[1::2]) if f_min is not None else None
+    bands = iter(zip(edges[0::2], edges[1::2], strict=True))
+    for p, (steps, _, low, _), y in zip(paths, curves, ys, strict=True):
+        if low is not None:
+            band_low, band_high = next(bands)
+            ax.fill_between(steps, band_low, band_high, color=p.color, alpha=0.2, lw=0, gid="band")
+            ax.plot(steps, y, "-", lw=1.8, color=p.color, label=p.legend_label, gid="median")
+            continue
         ax.plot(steps, y, "-", lw=1.8, color=p.color, label=p.legend_label, gid="loss")
         if p.diverged and np.isfinite(y[-1]) and (top is None or y[-1] <= top):
             ax.plot(
@@ -95,3 +116,13 @@ def draw_loss(ax: Axes, objective: Objective, paths: Sequence[RunPath]) -> None:
     ax.grid(True, which="major", alpha=0.35)
     ax.set_xlim(0, max(1, *(p.steps for p in paths)))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _band_note(paths: Sequence[RunPath]) -> str:
+    """``"\n(median of 8 runs per spec, band min..max)"`` when some run has repeats."""
+    bands = [p.band for p in paths if p.band is not None]
+    if not bands:
+        return ""
+    counts = " or ".join(str(c) for c in sorted({b.count for b in bands}))
+    statistic = " or ".join(sorted({b.statistic for b in bands}))
+    return f"\n(median of {counts} runs per spec, band {statistic})"

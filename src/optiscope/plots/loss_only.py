@@ -21,12 +21,17 @@ from optiscope.plots.loss import draw_loss
 FIGSIZE = (10.0, 6.8)
 
 
-def loss_figure(runs: Sequence[Run], title: str | None = None) -> Figure:
+def loss_figure(
+    runs: Sequence[Run],
+    title: str | None = None,
+    repeats: Sequence[Sequence[int]] | None = None,
+) -> Figure:
     """Loss (gap) against step of ``runs`` = ``[(label, trajectories, row), ...]``, any dimension.
 
     ``title`` defaults to the objective's name and dimension. Reads the trajectories only.
+    ``repeats``: as in ``comparison_figure`` (a median line and a band per run with several).
     """
-    objective, paths = extract(runs, any_dim=True)
+    objective, paths = extract(runs, any_dim=True, repeats=repeats)
     with np.errstate(all="ignore"):
         fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)

@@ -110,6 +110,9 @@ METRICS: dict[str, MetricInfo] = {
         "lower",
         False,
     ),
+    "auc": MetricInfo(
+        "auc: mean log10 gap per step (floor {tol} / 100)", "log10 of the gap", "lower", False
+    ),
     "cycle_period": MetricInfo("period of the limit cycle", "steps", None, False),
     "cycle_amplitude": MetricInfo("amplitude of the limit cycle", "units of w", None, True),
     "path_length": MetricInfo("length of the path", "units of w", None, True),
