@@ -26,8 +26,10 @@ demo: $(VENV)/.installed-runtime
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
 
+# The browser tests drive Debian's chromium (apt, as root on CI), never a Playwright download.
 test: $(VENV)/.installed-test lint
-	$(BIN)/python -m pytest -q
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+	OPTISCOPE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache .hypothesis

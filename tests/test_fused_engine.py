@@ -337,3 +337,40 @@ def test_engine_argument():
     auto = engine.run(aniso, sgd, settings, steps, progress=calls.append)
     assert calls == [steps]  # the fused engine reports once, at the end
     assert_same_run(auto, engine.run(aniso, sgd, settings, steps, engine="numpy"))
+
+
+def test_prefer_fused_runs_small_jobs_compiled_and_equals_the_reference():
+    objective, opt = get_objective("aniso"), optimizer("sgd")
+    settings = [{"lr": 0.1, "momentum": 0.9}, {"lr": 0.05, "momentum": 0.5}]
+    calls = []
+    got = engine.run(
+        objective, opt, settings, 40, (1.0, 1.0), engine="prefer_fused", progress=calls.append
+    )
+    want = engine.run(objective, opt, settings, 40, (1.0, 1.0), engine="numpy")
+    assert_same_run(got, want)
+    assert calls == [40]  # the fused engine reports once, at the end: it ran compiled
+    # where the fused engine does not apply (it records state), the NumPy loop runs instead
+    traced = engine.run(
+        objective, opt, settings, 40, (1.0, 1.0), engine="prefer_fused", record_state=True
+    )
+    assert traced.states is not None
+
+
+def test_compiled_loops_are_remembered_by_spec_not_by_object(monkeypatch):
+    # a server builds a new objective per request: the loop's source is printed once
+    from optiscope.fused import _loop_for, loop
+
+    opt = optimizer("sgd")
+    first = _loop_for(get_objective("aniso"), opt, schedule=False, noise=False)
+
+    def no_printing(*args, **kwargs):
+        raise AssertionError("the source was printed again")
+
+    monkeypatch.setattr(loop, "generate", no_printing)
+    assert _loop_for(get_objective("aniso"), opt, schedule=False, noise=False) is first
+    # a hand-built objective that no spec rebuilds is remembered by its object instead
+    from dataclasses import replace
+
+    odd = replace(get_objective("aniso"), name="not a spec")
+    with pytest.raises(AssertionError, match="printed again"):
+        _loop_for(odd, opt, schedule=False, noise=False)

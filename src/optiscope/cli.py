@@ -1037,8 +1037,8 @@ def _silence_stdout() -> None:
         pass
 
 
-# `tune` lives in its own module, which registers the command on `app` when imported
-from optiscope import cli_tune  # noqa: E402, F401
+# `tune` and `serve` live in their own modules, which register the commands on `app`
+from optiscope import cli_serve, cli_tune  # noqa: E402, F401
 
 if __name__ == "__main__":
     sys.exit(main())

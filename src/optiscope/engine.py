@@ -187,8 +187,11 @@ def run(
     reason when it cannot; ``"auto"`` (default) uses the fused engine when it can, no state is
     recorded and the job is worth ``FUSED_MIN_WORK`` trajectory-steps of NumPy time (see
     ``STEP_COST_ROWS``: e.g. 10,000 steps of one trajectory, or 500 steps of 3,800); below
-    that the NumPy loop is done in under about half a second. With the fused engine
-    ``progress`` is called once, with ``steps``, when the run is done.
+    that the NumPy loop is done in under about half a second; ``"prefer_fused"`` uses the
+    fused engine whenever it can, however small the job (an interactive page: once compiled,
+    500 steps take a millisecond or so against tens on the NumPy loop), the NumPy loop
+    otherwise. With the fused engine ``progress`` is called once, with ``steps``, when the
+    run is done.
     """
     _check_api_types(objective, optimizer)
     check_source_matches(gradient, objective)
@@ -212,7 +215,7 @@ def run(
         raise OptiscopeError(memory_advice(*size)) from None
 
 
-ENGINES = ("auto", "fused", "numpy")
+ENGINES = ("auto", "fused", "numpy", "prefer_fused")
 #: engine="auto": the NumPy loop costs about STEP_COST_ROWS rows' worth of work per step on top
 #: of its rows (Python and NumPy call overhead, ~50 us against ~0.25 us per row), so a job is
 #: ``steps * (batch + STEP_COST_ROWS)`` trajectory-steps of NumPy time; from FUSED_MIN_WORK
@@ -235,7 +238,7 @@ def _fused_applies(engine, objective, optimizer, gradient, record_state, work) -
     reason = reason or fused.unsupported_reason(objective, optimizer, None, gradient)
     if engine == "fused" and reason is not None:
         raise OptiscopeError(f"the fused engine cannot run this: {reason}; use engine='numpy'")
-    return reason is None and (engine == "fused" or work >= FUSED_MIN_WORK)
+    return reason is None and (engine != "auto" or work >= FUSED_MIN_WORK)
 
 
 def _run_fused(objective, optimizer, settings, x, steps, gradient, progress, engine):
@@ -254,7 +257,7 @@ def _run_fused(objective, optimizer, settings, x, steps, gradient, progress, eng
             objective, optimizer, settings, x, steps, noise=noise, seed=seed, streams=streams
         )
     except NumbaError as err:
-        if engine == "auto":
+        if engine != "fused":  # auto, prefer_fused: the NumPy loop runs instead
             return None
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise OptiscopeError(f"the fused engine could not compile this: {first}") from None

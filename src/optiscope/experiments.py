@@ -148,6 +148,7 @@ def run_specs(
     progress: Callable[[int, int], None] | None = None,
     starts: int = 1,
     seeds: int = 1,
+    engine: str = "auto",
 ) -> list[RunResult]:
     """Parse and validate every spec first (so a typo costs nothing), then run them grouped.
 
@@ -160,6 +161,7 @@ def run_specs(
     when some run has stochastic gradients) run every spec K x R times in its group's one
     batch (see the module notes for the rows, starts and streams); each result's
     ``repeats`` lists them. With K = R = 1 the results are exactly the single runs.
+    ``engine``: ``engine.run``'s choice of engine for every group.
     """
     if isinstance(specs, str) or not isinstance(specs, Sequence):
         raise OptiscopeError(
@@ -210,6 +212,7 @@ def run_specs(
                 objective, sigma, size, seed, np.array([rep.stream for rep in flat])
             ),
             progress=report_step,
+            engine=engine,
         )
         for p, i in enumerate(indices):
             spec, _, settings = parsed[i]

@@ -27,6 +27,7 @@ import math
 import os
 import sys
 import textwrap
+import threading
 import types
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,19 +334,24 @@ def cache_dir() -> Path:
 def load_module(source: str) -> types.ModuleType:
     """Import ``source`` from ``<cache_dir>/optiscope_fused_<hash>.py`` (written once, atomically)."""
     key = hashlib.sha256(source.encode()).hexdigest()[:24]
-    if key in _MODULES:
-        return _MODULES[key]
-    name = f"optiscope_fused_{key}"
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.py"
-    if not path.exists() or path.read_text() != source:
-        tmp = folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_text(source)
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    _MODULES[key] = module
-    return module
+    with _LOADING:  # a server's threads may ask for the same module at once
+        if key in _MODULES:
+            return _MODULES[key]
+        name = f"optiscope_fused_{key}"
+        folder = cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.py"
+        if not path.exists() or path.read_text() != source:
+            # unique per process and thread: other processes may write the same file
+            tmp = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+            tmp.write_text(source)
+            os.replace(tmp, path)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        _MODULES[key] = module
+        return module
+
+
+_LOADING = threading.Lock()

@@ -16,6 +16,7 @@ the result does not depend on the block size or the number of threads.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import textwrap
 import weakref
@@ -405,6 +406,26 @@ _COMPILED: dict[tuple, Compiled] = {}
 #: objective -> {(optimizer, fields, names, schedule, noise, fixed): Compiled}; weak keys, so
 #: a typed-in function's entry goes with it
 _BY_OBJECTIVE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: (spec, formula) -> the same, for objectives that ``get_objective(spec)`` rebuilds: a server
+#: builds a new objective object per request, and must not print the source again each time
+_BY_SPEC: dict[tuple[str, str], dict] = {}
+
+
+def _rebuilt_by_spec(objective: Any) -> bool:
+    """Whether ``get_objective(objective.name)`` builds the same function (same formula)."""
+    name, formula = getattr(objective, "name", None), getattr(objective, "formula", None)
+    return isinstance(name, str) and formula is not None and _formula_of(name) == formula
+
+
+@functools.lru_cache(maxsize=256)
+def _formula_of(name: str) -> str | None:
+    from optiscope.errors import OptiscopeError
+    from optiscope.objectives import get_objective
+
+    try:
+        return get_objective(name).formula
+    except OptiscopeError:
+        return None
 
 
 def compiled_loop(
@@ -419,8 +440,11 @@ def compiled_loop(
     """The :class:`Compiled` loops for this combination (generated and imported once; the
     source, ~15 ms to generate, is remembered per objective object while it lives)."""
     fixed_items = tuple(sorted((fixed or {}).items()))
-    known = _BY_OBJECTIVE.setdefault(objective, {})
     memo = (optimizer, tuple(fields), tuple(hp_names), schedule, noise, fixed_items)
+    if _rebuilt_by_spec(objective):  # the same function whatever object holds it
+        known = _BY_SPEC.setdefault((objective.name, objective.formula), {})
+    else:
+        known = _BY_OBJECTIVE.setdefault(objective, {})
     if memo in known:
         return known[memo]
     source, plan, hoisted = generate(objective, optimizer, fields, hp_names, schedule, noise, fixed)
