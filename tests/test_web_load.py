@@ -6,8 +6,10 @@ keep being served."""
 
 from __future__ import annotations
 
+import json
 import socket
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,10 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
-from optiscope.web.app import create_app
-from optiscope.web.limits import MAX_SPECS, MAX_STEPS, Limits
+from optiscope.web.limits import MAX_SPECS, MAX_STEPS
 
 CLIENTS = 20
 REQUESTS = 100  # per client
@@ -38,40 +38,49 @@ HEAVY_RUN = {
 COMPUTE_SECONDS = 1.0  # the heavy run takes several seconds here: it must be refused
 
 
+# The server runs in its own process, as it does for a user: the 20 client threads of this
+# process must not share its interpreter lock (they slowed small runs past the 1 s limit).
+SERVER = """
+import json, sys, time
+import uvicorn
+from optiscope.web.app import create_app
+from optiscope.web.compute import compiled, run_record
+from optiscope.web.limits import Deadline, Limits
+from optiscope.web.models import RunRequest
+
+small = json.loads(sys.argv[2])
+limits = Limits(compute_seconds=float(sys.argv[3]))
+# steady state: the small run's compiled loop loaded before serving (a first compile runs
+# in a background thread and would slow every request beside it)
+run_record(RunRequest(**small), limits, Deadline(600.0))
+key = compiled.key(RunRequest(**small))
+end = time.monotonic() + 300
+while key not in compiled.ready and time.monotonic() < end:
+    time.sleep(0.1)
+uvicorn.run(create_app(limits), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app(Limits(compute_seconds=COMPUTE_SECONDS))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    end = time.monotonic() + 30
-    while not uv.started:
-        assert time.monotonic() < end, "the server did not start"
-        time.sleep(0.05)
+    command = [sys.executable, "-c", SERVER, str(port), json.dumps(SMALL_RUN), str(COMPUTE_SECONDS)]
+    process = subprocess.Popen(command)
     base = f"http://127.0.0.1:{port}"
-    warm_up(base)
+    end = time.monotonic() + 360
+    while True:
+        assert process.poll() is None, "the server exited"
+        assert time.monotonic() < end, "the server did not start"
+        try:
+            if httpx.get(f"{base}/api/limits", timeout=5).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
     yield base
-    uv.should_exit = True
-    thread.join(timeout=30)
-
-
-def warm_up(base: str) -> None:
-    """Serve the small run once and wait until its compiled loop is loaded: the load test
-    measures a server in its steady state, not the first compile (seconds of CPU in a
-    background thread, which would slow every request beside it past the test's short
-    compute limit)."""
-    from optiscope.web.compute import compiled
-
-    assert httpx.post(f"{base}/api/run", json=SMALL_RUN, timeout=60).status_code == 200
-    key = (SMALL_RUN["function"], tuple(sorted(SMALL_RUN["specs"])))
-    end = time.monotonic() + 180
-    while key not in compiled.ready:
-        assert time.monotonic() < end, "the compiled loop did not load"
-        time.sleep(0.1)
+    process.terminate()
+    process.wait(timeout=30)
 
 
 def client_session(base: str, index: int) -> list[tuple[str, int, float]]:
