@@ -382,7 +382,7 @@ def plan_sweep(
     parsed = parse_sweep_spec(spec)
     optimizer = parsed.optimizer
     check_gradient_source(optimizer, noise > 0)
-    objective, point = _objective_and_start(function, start)
+    objective, point = objective_and_start(function, start)
     start_axes: list[Axis] = []
     layout: list = list(point)
     if starts is not None:
@@ -423,9 +423,10 @@ def check_size(settings: int, starts: int, steps: int) -> None:
     )
 
 
-def _objective_and_start(function: str | Objective, start: Any) -> tuple[Objective, tuple]:
+def objective_and_start(function: str | Objective, start: Any) -> tuple[Objective, tuple]:
     """The objective (a typed formula gets its minimum found from the start once) and the
-    single start point."""
+    single start point (text ``"x,y"``, numbers, or None: the function's own); shared by
+    ``sweep`` and ``tune``."""
     from optiscope.specs import parse_point
     from optiscope.theory import with_found_minimum
 
@@ -630,7 +631,7 @@ def sweep_settings(
     check_steps(steps)
     noise, seed = check_noise(noise), check_seed(seed)
     check_gradient_source(optimizer, noise > 0)
-    objective, _ = _objective_and_start(function, None)
+    objective, _ = objective_and_start(function, None)
     points = np.atleast_2d(np.asarray(starts, dtype=np.float64))
     if points.ndim != 2 or points.shape[1] != objective.dim or not np.isfinite(points).all():
         raise OptiscopeError(

@@ -47,10 +47,10 @@ from optiscope import metrics
 from optiscope.engine import check_steps
 from optiscope.errors import OptiscopeError
 from optiscope.experiments import MAX_SEEDS, MAX_STARTS, check_count, draw_starts
-from optiscope.objectives import Objective, get_objective
+from optiscope.objectives import Objective
 from optiscope.optimizers.base import Optimizer
 from optiscope.stochastic import MAX_SEED, check_noise, check_seed
-from optiscope.sweep import check_size, sweep_settings
+from optiscope.sweep import check_size, objective_and_start, sweep_settings
 from optiscope.tune_report import TuneReport, build_report
 from optiscope.tune_space import Dimension, optimizer_of, search_space
 
@@ -212,7 +212,7 @@ def evaluate(
     check_objective(objective)
     opt = optimizer_of(optimizer)
     points = np.atleast_2d(np.asarray(starts, dtype=np.float64))
-    target = resolve_function(function, points[0] if points.size else None)
+    target, _ = objective_and_start(function, points[0] if points.size else None)
     check_supported(target, objective)
     repeats = check_count(seeds, "seeds", MAX_SEEDS, "") if noise > 0 else 1
     frames = []
@@ -269,45 +269,6 @@ def _offset(progress: Progress | None, part: int, parts: int) -> Progress | None
     if progress is None:
         return None
     return lambda done, total: progress(part * total + done, parts * total)
-
-
-# --- the function and its starts ----------------------------------------------------------
-
-
-def resolve_function(function: str | Objective, start: Any = None) -> Objective:
-    """The objective (a typed formula gets the minimum the theory finds from ``start``)."""
-    from optiscope.theory import with_found_minimum
-
-    if isinstance(function, str):
-        target = get_objective(function)
-    elif isinstance(function, Objective):
-        target = function
-    else:
-        raise OptiscopeError(
-            f"function must be a FUNCTION spec such as 'aniso' or an Objective, got "
-            f"{type(function).__name__}"
-        )
-    point = None if start is None else np.asarray(start, dtype=np.float64).ravel()
-    return with_found_minimum(target, point)
-
-
-def first_start(target: Objective, start: Any) -> np.ndarray:
-    """The given start (text ``"x,y"`` or numbers), or the function's own."""
-    from optiscope.specs import parse_point
-
-    if start is None:
-        return np.asarray(target.start, dtype=np.float64)
-    if isinstance(start, str):
-        return np.asarray(parse_point(start, target.dim), dtype=np.float64)
-    try:
-        point = np.asarray(start, dtype=np.float64).ravel()
-    except (TypeError, ValueError):
-        raise OptiscopeError(f"invalid start: expected numbers, got {start!r}") from None
-    if point.shape != (target.dim,) or not np.isfinite(point).all():
-        raise OptiscopeError(
-            f"invalid start: expected {target.dim} finite coordinates, got {start!r}"
-        )
-    return point
 
 
 # --- the search ----------------------------------------------------------------------------
@@ -451,9 +412,8 @@ def tune(
     spaces = {name: search_space(opt, params, booleans) for name, opt in chosen.items()}
     settings = settings_per_optimizer(budget, spaces, k, r)
     check_size(settings, k * r, steps)
-    base_target = resolve_function(function, None)
-    point = first_start(base_target, start)
-    target = resolve_function(function, point)
+    target, first = objective_and_start(function, start)
+    point = np.asarray(first, dtype=np.float64)
     check_supported(target, objective)
     points = draw_starts(target, point, k, seed)
     options = {"steps": steps, "objective": objective, "tol": tol, "noise": noise, "seed": seed,
