@@ -647,42 +647,6 @@ def explain_command(
         out.print(f"figure: {printable(data['figure'])}", markup=False, highlight=False)
 
 
-@app.command("seed")
-def seed_command(
-    out_dir: Annotated[
-        Path,
-        typer.Option(
-            "--out", "-o", metavar="DIR", help="Folder for the figures, summary.md, summary.json."
-        ),
-    ] = Path("out"),
-    tol: TolOpt = metrics.DEFAULT_TOL,
-) -> None:
-    """Reproduce every experiment of the seed study note, measured and explained.
-
-    lr 0.1, 50 steps from (1, 1): the isotropic and anisotropic bowls with SGD, momentum
-    0.1/0.9/0.99 and RMSProp 0.1/0.9/0.99, plus the theory-optimal momentum. Writes one figure
-    per experiment, summary.md (table + explanations) and summary.json (every number).
-    """
-    from optiscope.seed import run_seed
-
-    check_tol(tol)
-    prepare_folder(out_dir)
-    summary = run_seed(out_dir, tol=tol, progress=lambda msg: err.print(msg, highlight=False))
-    table = Table(title="The seed note's experiments (lr 0.1, 50 steps from (1, 1))")
-    keep = (1, 2, 3, 4, 5, 7, 8, 9)  # experiment names and diagnoses are in summary.md
-    table.add_column("function")
-    for i in keep:
-        table.add_column(summary["columns"][i], overflow="fold")
-    for row in summary["rows"]:
-        table.add_row(row[0].split("_")[0], *(row[i] for i in keep))
-    out.print(table)
-    out.print(
-        f"wrote {len(summary['experiments'])} figures, {out_dir / 'summary.md'}, "
-        f"{out_dir / 'summary.json'}",
-        highlight=False,
-    )
-
-
 SWEEP_FOLDER = "sweep_out"
 
 
@@ -1037,8 +1001,8 @@ def _silence_stdout() -> None:
         pass
 
 
-# `tune` and `serve` live in their own modules, which register the commands on `app`
-from optiscope import cli_serve, cli_tune  # noqa: E402, F401
+# `animate`, `report`, `seed`, `tune` and `serve` live in their own modules, which register the commands on `app`
+from optiscope import cli_animate, cli_report, cli_seed, cli_serve, cli_tune  # noqa: E402, F401
 
 if __name__ == "__main__":
     sys.exit(main())

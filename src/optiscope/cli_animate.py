@@ -1,0 +1,1 @@
+"""``optiscope animate`` (being written: registered on ``optiscope.cli.app`` when imported)."""

@@ -1,0 +1,1 @@
+"""``optiscope report`` (being written: registered on ``optiscope.cli.app`` when imported)."""
