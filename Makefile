@@ -21,7 +21,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-runtime
 
 demo: $(VENV)/.installed-runtime
-	$(BIN)/optiscope seed --out $(OUT)
+	$(BIN)/optiscope seed --out $(OUT) --html --animate
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks

@@ -1,5 +1,8 @@
 """The comparison figure: three panels, the right scales, one line per run, no warnings.
 
+(The readability rules, zoom inset, small multiples, line styles, exits, loss floor, colour
+bar, names, envelope, are tested in test_plots_readable.py.)
+
 Trajectories are built here from arrays (gradient descent computed with a NumPy loop), and the
 objectives from the Objective dataclass, so these tests depend on neither the engine's loop nor
 the catalogue.
@@ -103,8 +106,9 @@ def test_three_panels_equal_aspect_log_loss(aniso_runs):
         warnings.simplefilter("error")
         fig = comparison_figure(aniso_runs, title="zig-zag")
         fig.canvas.draw()
-    assert len(fig.axes) == 3
-    contour, surface, loss = fig.axes
+    assert len(fig.axes) == 4  # three panels and the contour's colour bar
+    contour, surface, loss, bar = fig.axes
+    assert bar.get_gid() == "colorbar" and "f − f_min" in bar.get_xlabel()  # under the map
     assert contour.get_aspect() == 1.0
     assert surface.name == "3d"
     assert loss.get_yscale() == "log"
@@ -121,10 +125,18 @@ def test_diverged_run_labelled_and_cut_at_last_good_point(aniso_runs):
     assert f"GD lr=0.2 (diverged at step {k})" in labels
     assert "GD lr=0.1" in labels
     diverged = path_lines(fig)[1]
-    assert len(diverged.get_xdata()) == k  # steps 0 .. k-1; the frozen tail is not drawn
-    assert diverged.get_ydata()[-1] == traj.positions[k - 1, 1, 1]
+    xy = np.column_stack([diverged.get_xdata(), diverged.get_ydata()])
+    # drawn until it leaves the window (step 1: w2 goes 1 -> -2.2), cut at the window's edge on
+    # the segment towards the next point; the frozen tail is not drawn
+    assert len(xy) == 2 <= k
+    np.testing.assert_array_equal(xy[0], traj.positions[0, 1])
+    assert xy[1, 1] == fig.axes[0].get_ylim()[0]
+    step = traj.positions[1, 1] - traj.positions[0, 1]
+    t = (xy[1, 1] - xy[0, 1]) / step[1]
+    np.testing.assert_allclose(xy[1], traj.positions[0, 1] + t * step)
     ends = [line for line in fig.axes[0].get_lines() if line.get_gid() == "end"]
     assert [line.get_marker() for line in ends] == ["o", "X"]
+    np.testing.assert_array_equal(np.ravel(ends[1].get_xydata()), xy[-1])  # the X where it left
     # the converging run's zero-free gap reaches far below the tolerance on the log axis
     assert fig.axes[2].get_ylim()[0] < 1e-6
 

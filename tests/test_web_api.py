@@ -298,6 +298,7 @@ def test_slider_move_run_time_printed(client):
     runs on the NumPy loop while the fused engine compiles in the background; once it is
     ready the same request runs compiled, with the same numbers. Times are printed."""
     from optiscope.web.compute import CompiledRuns, compiled
+    from optiscope.web.models import RunRequest
 
     body = {**NOTE, "steps": 500, "specs": [*NOTE_SPECS, "adam:lr=0.1"]}
 
@@ -310,7 +311,7 @@ def test_slider_move_run_time_printed(client):
         return 1e3 * float(np.median(times))
 
     first = client.post("/api/run", json=body).json()
-    key = CompiledRuns.key(type("Body", (), {"function": "aniso", "specs": body["specs"]}))
+    key = CompiledRuns.key(RunRequest(**body))
     waited = time.perf_counter()
     while key not in compiled.ready and time.perf_counter() - waited < 120:
         time.sleep(0.1)
@@ -368,3 +369,19 @@ def wait_for_port(port: int, seconds: float = 30) -> None:
                 return
         time.sleep(0.1)
     raise AssertionError(f"nothing listens on port {port} after {seconds} s")
+
+
+def test_compiled_loops_are_keyed_by_the_gradient_options_too():
+    """A noisy run is another compiled loop: keyed by function and specs alone, the first noisy
+    request after a noiseless one was sent to a loop not yet compiled (seconds in the request)."""
+    from optiscope.web.compute import CompiledRuns
+    from optiscope.web.models import RunRequest
+
+    plain = RunRequest(function="aniso", specs=["sgd:lr=0.1"])
+    noisy = RunRequest(function="aniso", specs=["sgd:lr=0.1"], noise=0.5)
+    batched = RunRequest(function="aniso", specs=["sgd:lr=0.1"], noise=0.5, batch_size="4")
+    keys = {CompiledRuns.key(r) for r in (plain, noisy, batched)}
+    assert len(keys) == 3
+    assert CompiledRuns.key(plain) == CompiledRuns.key(
+        RunRequest(function="aniso", specs=["sgd:lr=0.1"])
+    )

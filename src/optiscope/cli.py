@@ -108,6 +108,24 @@ PlotOpt = Annotated[
         "(.png, .pdf, .svg, ...).",
     ),
 ]
+SurfaceOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--surface/--no-surface",
+        help="Force the figure's 3-D panel on or off. Default: on for at most 3 runs on a smooth "
+        "function, off beyond (small multiples) or on rugged ones (rastrigin, ackley).",
+    ),
+]
+InternalsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--internals",
+        metavar="FILE",
+        help="Also write the internals figure here: per run the path with velocity arrows, the "
+        "state the optimizer carries (velocity, accumulators), the effective step per "
+        "coordinate (rule, measured |dx|/|g|, lr/|g|), the lr when scheduled (at most 6 runs).",
+    ),
+]
 StepsOpt = Annotated[
     int, typer.Option("--steps", "-n", metavar="N", help="Number of optimizer steps (1 to 100000).")
 ]
@@ -239,12 +257,13 @@ def _execute(
     batch_size: str = "full",
     seed: int = 0,
     repeats: tuple[int, int] = (1, 1),
+    record_state: bool = False,
 ) -> tuple[Objective, list[RunResult], dict[str, Any]]:
     check_tol(tol)
     check_repeat_counts(*repeats)  # before the function is built: a bad count costs nothing
     objective, point = _objective_and_start(function, start)
     results = _run_with_progress(
-        objective, optspecs, steps, point, noise, batch_size, seed, repeats
+        objective, optspecs, steps, point, noise, batch_size, seed, repeats, record_state
     )
     data = report(objective, results, steps, point, tol, with_path)
     data.update(_gradient_settings(noise, batch_size, seed))
@@ -260,14 +279,17 @@ def _run_with_progress(
     batch_size: str,
     seed: int,
     repeats: tuple[int, int] = (1, 1),
+    record_state: bool = False,
 ) -> list[RunResult]:
-    """``run_specs`` with a progress bar on long runs; ``repeats`` = (starts, seeds)."""
+    """``run_specs`` with a progress bar on long runs; ``repeats`` = (starts, seeds);
+    ``record_state``: keep the optimizers' state for the internals figure."""
     with progress_bar(steps * len(optspecs)) as progress:
         return run_specs(
             objective,
             optspecs,
             steps=steps,
             start=point,
+            record_state=record_state,
             noise=noise,
             batch_size=batch_size,
             seed=seed,
@@ -359,6 +381,8 @@ def run_command(
     seed: SeedOpt = 0,
     starts: RepeatStartsOpt = 1,
     seeds: RepeatSeedsOpt = 1,
+    internals: InternalsOpt = None,
+    surface: SurfaceOpt = None,
 ) -> None:
     """Run one optimizer on one function and report where it ended.
 
@@ -375,11 +399,17 @@ def run_command(
       optiscope run linreg:features=bmi sgd:lr=0.5 --batch-size 1 --seed 3
       optiscope run rosenbrock adam:lr=0.05 --steps 300 --starts 8 --plot r8.png
       optiscope run aniso sgd:lr=0.1 --noise 0.5 --seeds 10 --start 1,1
+      optiscope run aniso rmsprop:lr=0.1,alpha=0.1,eps=1e-10 --start 1,1 --internals i.png
     """
+    _check_internals(internals, 1)
     objective, results, data = _execute(
-        function, [optspec], steps, start, tol, with_path, noise, batch_size, seed, (starts, seeds)
+        function, [optspec], steps, start, tol, with_path, noise, batch_size, seed,
+        (starts, seeds), internals is not None,
+    )  # fmt: skip
+    figure = None if plot is None else _write_figure(objective, results, plot, data, surface, tol)
+    internals_file = (
+        None if internals is None else _write_internals(objective, results, internals, data)
     )
-    figure = None if plot is None else _write_figure(objective, results, plot, data)
     if as_json:
         _print_json(data)
         return
@@ -390,6 +420,8 @@ def run_command(
     out.print(f"final point{first}: ({final})")
     if figure is not None:
         out.print(f"figure: {figure}")
+    if internals_file is not None:
+        out.print(f"internals: {internals_file}")
 
 
 COMPARE_FOLDER = "compare_out"  # not seed's out/: a comparison never overwrites the seed's files
@@ -405,7 +437,10 @@ def compare_command(
     out_dir: Annotated[
         Path,
         typer.Option(
-            "--out", "-o", metavar="DIR", help="Folder for compare.png, table.md, runs.json."
+            "--out",
+            "-o",
+            metavar="DIR",
+            help="Folder for compare.png, table.md, runs.json (and internals.png).",
         ),
     ] = Path(COMPARE_FOLDER),
     as_json: JsonOpt = False,
@@ -415,6 +450,15 @@ def compare_command(
     seed: SeedOpt = 0,
     starts: RepeatStartsOpt = 1,
     seeds: RepeatSeedsOpt = 1,
+    internals: Annotated[
+        bool,
+        typer.Option(
+            "--internals",
+            help="Also write internals.png in the --out folder: per run the state the optimizer "
+            "carries and its effective step per coordinate (at most 6 specs).",
+        ),
+    ] = False,
+    surface: SurfaceOpt = None,
 ) -> None:
     """Run several optimizers from the same start; write a figure and a table.
 
@@ -433,12 +477,19 @@ def compare_command(
       optiscope compare himmelblau sgd:lr=0.01 adam:lr=0.1 --steps 200 --starts 16
       optiscope compare aniso sgd:lr=0.1 momentum:lr=0.05,momentum=0.9 --start 1,1 \\
           --noise 0.5 --seeds 20 --steps 100
+      optiscope compare aniso momentum:lr=0.1,momentum=0.99 adam:lr=0.1 --start 1,1 \\
+          --internals
     """
+    _check_internals(out_dir / "internals.png" if internals else None, len(optspecs))
     objective, results, data = _execute(
-        function, optspecs, steps, start, tol, with_path, noise, batch_size, seed, (starts, seeds)
-    )
+        function, optspecs, steps, start, tol, with_path, noise, batch_size, seed,
+        (starts, seeds), internals,
+    )  # fmt: skip
     prepare_folder(out_dir)
-    figure = _write_figure(objective, results, out_dir / "compare.png", data)
+    figure = _write_figure(objective, results, out_dir / "compare.png", data, surface, tol)
+    written = [figure]
+    if internals:
+        written.append(_write_internals(objective, results, out_dir / "internals.png", data))
     write_atomic(out_dir / "table.md", markdown_table(data["runs"], tol), "table")
     write_atomic(out_dir / "runs.json", to_json(data), "JSON file")
     if as_json:
@@ -446,26 +497,78 @@ def compare_command(
         return
     _print_header(objective, data)
     out.print(results_table(data["runs"], tol))
-    out.print(f"wrote {figure}, {out_dir / 'table.md'}, {out_dir / 'runs.json'}")
+    files = [*written, out_dir / "table.md", out_dir / "runs.json"]
+    out.print("wrote " + ", ".join(str(f) for f in files))
 
 
 def _write_figure(
-    objective: Objective, results: list[RunResult], path: Path, data: dict[str, Any] | None = None
+    objective: Objective,
+    results: list[RunResult],
+    path: Path,
+    data: dict[str, Any] | None = None,
+    surface: bool | None = None,
+    tol: float = metrics.DEFAULT_TOL,
 ) -> Path:
-    """Contour, surface and loss for a 2-D objective; loss curves only for more parameters."""
+    """Contour, surface and loss for a 2-D objective; loss curves only for more parameters.
+
+    ``surface`` forces the 3-D panel on or off (None: the figure decides); ``tol`` sets the
+    loss panel's tolerance line and floor (tol / 100)."""
     from optiscope.plots import comparison_figure, loss_figure, save_figure
 
     stochastic = data is not None and (data.get("noise") or data.get("batch_size") != "full")
     title = f"stochastic gradients: {_stochastic_text(objective, data)}" if stochastic else None
     figure_path(path)  # a bad destination is refused before anything is drawn
-    draw = comparison_figure if objective.dim == 2 else loss_figure
+    options: dict[str, Any] = {"tol": tol}
+    if objective.dim == 2:
+        draw, options["surface"] = comparison_figure, surface
+    else:
+        draw = loss_figure
     runs = [(r.label, r.trajectories, r.row) for r in results]
     repeats = [r.rows for r in results]
     if all(len(rows) == 1 for rows in repeats):
-        fig = draw(runs, title)  # single runs: exactly the figure without repeats
+        fig = draw(runs, title, **options)  # single runs: exactly the figure without repeats
     else:
-        fig = draw(runs, title, repeats=repeats)
+        fig = draw(runs, title, repeats=repeats, **options)
     return save_figure(fig, path)
+
+
+def _check_internals(path: Path | None, runs: int) -> None:
+    """Refuse, before anything runs, a bad --internals destination or too many runs for it."""
+    if path is None:
+        return
+    figure_path(path)
+    from optiscope.plots.internals import MAX_RUNS
+
+    if runs > MAX_RUNS:
+        raise OptiscopeError(
+            f"--internals draws one row per optimizer spec, at most {MAX_RUNS}; got {runs} "
+            "specs: leave --internals out or pass fewer specs"
+        )
+
+
+def _add_internals_sentences(data: dict[str, Any], results: list[RunResult]) -> None:
+    """Append to each run's explanation where its effective steps settled (adaptive
+    optimizers whose steps settled; ``internals.effective_step_sentence``)."""
+    from optiscope.internals import effective_step_sentence, internals_of
+    from optiscope.plots.labels import parameter_names
+
+    for record, result in zip(data["runs"], results, strict=True):
+        it = internals_of(result)
+        sentence = effective_step_sentence(it, parameter_names(it.objective))
+        if sentence is not None:
+            record["text"].append(sentence)
+
+
+def _write_internals(
+    objective: Objective, results: list[RunResult], path: Path, data: dict[str, Any] | None = None
+) -> Path:
+    """The internals figure (``plots.internals``) of runs recorded with their state."""
+    from optiscope.plots import save_figure
+    from optiscope.plots.internals import internals_figure
+
+    stochastic = data is not None and (data.get("noise") or data.get("batch_size") != "full")
+    title = f"stochastic gradients: {_stochastic_text(objective, data)}" if stochastic else None
+    return save_figure(internals_figure(results, title), path)
 
 
 @app.command("functions")
@@ -601,25 +704,34 @@ def explain_command(
     noise: NoiseOpt = 0.0,
     batch_size: BatchOpt = "full",
     seed: SeedOpt = 0,
+    internals: InternalsOpt = None,
+    surface: SurfaceOpt = None,
 ) -> None:
     """Run the optimizers and say in plain words what happened and why.
 
     Every number in the text is measured in this run or predicted by the theory of quadratics
-    (with --noise or --batch-size: the noise floor it predicts and the one measured).
+    (with --noise or --batch-size: the noise floor it predicts and the one measured). With
+    --internals, a sentence per adaptive optimizer says where its effective steps |dx|/|g|
+    settled, measured over the last 10 steps (e.g. at lr/|g|: it moves like sign descent).
     Examples:
 
     \b
       optiscope explain aniso momentum:lr=0.1,momentum=0.99 --steps 50 --start 1,1
       optiscope explain aniso sgd:lr=0.1 --noise 0.5 --steps 200 --start 1,1
       optiscope explain rastrigin sgd:lr=0.001 --start 2.2,2.2 --plot rastrigin.png
+      optiscope explain aniso rmsprop:lr=0.1,alpha=0.1,eps=1e-10 --start 1,1 --internals i.png
     """
     from optiscope.explain import explain
 
     check_tol(tol)
-    objective, point = _objective_and_start(function, start)
     if plot is not None:
         figure_path(plot)  # refuse a bad destination before running anything
-    results = _run_with_progress(objective, optspecs, steps, point, noise, batch_size, seed)
+    _check_internals(internals, len(optspecs))
+    objective, point = _objective_and_start(function, start)
+    record = internals is not None
+    results = _run_with_progress(
+        objective, optspecs, steps, point, noise, batch_size, seed, record_state=record
+    )
     data = explain(
         objective,
         optspecs,
@@ -633,7 +745,11 @@ def explain_command(
     )
     if plot is not None:
         figure_data = _gradient_settings(noise, batch_size, seed)
-        data["figure"] = str(_write_figure(objective, results, plot, figure_data))
+        data["figure"] = str(_write_figure(objective, results, plot, figure_data, surface, tol))
+    if internals is not None:
+        figure_data = _gradient_settings(noise, batch_size, seed)
+        data["internals"] = str(_write_internals(objective, results, internals, figure_data))
+        _add_internals_sentences(data, results)
     if as_json:
         _print_json(data)
         return
@@ -645,6 +761,8 @@ def explain_command(
         out.print(sentence, markup=False, highlight=False, soft_wrap=True)
     if plot is not None:
         out.print(f"figure: {printable(data['figure'])}", markup=False, highlight=False)
+    if internals is not None:
+        out.print(f"internals: {printable(data['internals'])}", markup=False, highlight=False)
 
 
 SWEEP_FOLDER = "sweep_out"

@@ -10,10 +10,10 @@ says is best for momentum on the anisotropic bowl, and writes one figure per exp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optiscope import metrics
 from optiscope.experiments import run_specs
@@ -23,10 +23,29 @@ from optiscope.output import to_json, write_atomic
 from optiscope.tables import first_cell, num, pct_cell, rate_cell, split_steps, steps_cell
 from optiscope.theory import heavy_ball_optimal, local_model
 
+if TYPE_CHECKING:  # the report package is imported only when a page or an animation is made
+    from optiscope.experiments import RunResult
+    from optiscope.objectives import Objective
+    from optiscope.report import Experiment, Section
+
 SEED_LR = 0.1
 SEED_STEPS = 50
 SEED_START = (1.0, 1.0)
 GD = "sgd:lr=0.1"
+REPORT_FILE = "report.html"
+SEED_INTRO = (
+    "The study note ran gradient descent (SGD), Momentum and RMSProp with lr {lr} for {steps} "
+    "steps from (1, 1) on the isotropic bowl w1^2 + w2^2 and the anisotropic bowl "
+    "w1^2 + 8*w2^2. Every run is repeated here, measured, and explained with what the theory "
+    "of quadratics predicts; the last section adds the momentum setting the theory says is "
+    "fastest on the anisotropic bowl."
+)
+OVERVIEW_NOTE = (
+    "One row per distinct run (SGD appears in several figures, listed once). Zig-zag: share "
+    "of consecutive steps that reverse direction along the flat / steep eigen-direction. "
+    "Rates are per step."
+)
+NUMERIC_COLUMNS = range(3, 9)  # TABLE_HEAD's final loss .. predicted rate: right-aligned
 
 
 def momentum(alpha: float) -> str:
@@ -167,18 +186,48 @@ def table_row(key: str, run: dict[str, Any], diag: str, split: bool = False) -> 
     ]
 
 
+def as_experiment(
+    exp: SeedExperiment, tol: float = metrics.DEFAULT_TOL, animate: bool = False
+) -> Experiment:
+    """The seed experiment as a report experiment (``optiscope.report``): same function,
+    specs, steps and start; its key is the section's name."""
+    from optiscope.report import Experiment
+
+    return Experiment(
+        name=exp.key,
+        function=exp.function,
+        specs=exp.specs,
+        caption=exp.caption,
+        steps=SEED_STEPS,
+        start=SEED_START,
+        tol=tol,
+        animate=animate,
+    )
+
+
 def run_seed(
-    out_dir: Path, tol: float = metrics.DEFAULT_TOL, progress: Callable[[str], None] | None = None
+    out_dir: Path,
+    tol: float = metrics.DEFAULT_TOL,
+    progress: Callable[[str], None] | None = None,
+    html: bool = False,
+    animate: bool = False,
 ) -> dict[str, Any]:
     """Run every seed experiment; write figures, summary.md and summary.json into ``out_dir``.
 
     Returns the summary object (also written as summary.json): the setup, one entry per
     experiment with its figure file and the explained runs (paths included), and the table rows.
+
+    ``animate``: also write ``<key>.gif`` beside each figure (the paths growing step by step,
+    ``plots.animate``), named in the experiment's ``"animation"`` entry. ``html``: also write
+    ``report.html``, the report page of ``optiscope report`` holding every experiment (with
+    its animation when ``animate``), built from these same runs and figures.
     """
-    from optiscope.plots import comparison_figure, save_figure
+    from optiscope.plots import comparison_figure
+    from optiscope.plots.compare import DPI
+    from optiscope.report.sections import figure_png
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    experiments, table_runs, seen = [], [], set()
+    experiments, table_runs, seen, sections = [], [], set(), []
     for i, exp in enumerate(seed_experiments(), start=1):
         if progress:
             progress(f"[{i}/{len(seed_experiments())}] {exp.key}")
@@ -190,7 +239,16 @@ def run_seed(
             [(r.label, r.trajectories, r.row) for r in results],
             title=f"{exp.caption}\nlr {SEED_LR}, {SEED_STEPS} steps from (1, 1)",
         )
-        save_figure(fig, figure)
+        png = figure_png(fig, DPI)  # the bytes save_figure writes, kept for the page
+        write_atomic(figure, png, "figure")
+        entry = {"key": exp.key, "function": exp.function, "caption": exp.caption}
+        entry["figure"] = figure.name
+        gif = None
+        if animate:
+            gif = seed_animation(results, exp)
+            entry["animation"] = write_atomic(out_dir / f"{exp.key}.gif", gif, "animation").name
+        if html:
+            sections.append(_section(exp, objective, results, explained, png, gif, tol, animate))
         eigenvalues = None if explained["theory"] is None else explained["theory"]["eigenvalues"]
         for result, run in zip(results, explained["runs"], strict=True):
             run["path"] = result.trajectories.positions[:, result.row].tolist()
@@ -198,16 +256,8 @@ def run_seed(
                 seen.add((exp.function, result.spec))
                 diag = diagnosis(run, SEED_STEPS, tol, eigenvalues)
                 table_runs.append((exp.key, run, diag))
-        experiments.append(
-            {
-                "key": exp.key,
-                "function": exp.function,
-                "caption": exp.caption,
-                "figure": figure.name,
-                "best": explained["best"],
-                "runs": explained["runs"],
-            }
-        )
+        entry |= {"best": explained["best"], "runs": explained["runs"]}
+        experiments.append(entry)
     split = split_steps([run["metrics"] for _, run, _ in table_runs])
     summary = {
         "setup": {"lr": SEED_LR, "steps": SEED_STEPS, "start": list(SEED_START), "tol": tol},
@@ -217,7 +267,60 @@ def run_seed(
     }
     write_atomic(out_dir / "summary.json", to_json(summary), "JSON file")
     write_atomic(out_dir / "summary.md", summary_markdown(summary), "summary")
+    if html:
+        write_atomic(out_dir / REPORT_FILE, seed_page(summary, sections), "report")
     return summary
+
+
+def seed_animation(results: Sequence[RunResult], exp: SeedExperiment) -> bytes:
+    """The experiment's paths growing step by step, as GIF bytes."""
+    from optiscope.report.sections import animation_gif
+
+    return animation_gif(results, exp.caption)
+
+
+def _section(
+    exp: SeedExperiment,
+    objective: Objective,
+    results: Sequence[RunResult],
+    explained: dict[str, Any],
+    png: bytes,
+    gif: bytes | None,
+    tol: float,
+    animate: bool,
+) -> Section:
+    """The report section of ``exp`` from the runs, sentences and figure the seed made."""
+    from optiscope.report import build_section
+
+    return build_section(
+        as_experiment(exp, tol, animate),
+        objective,
+        SEED_START,
+        results,
+        figure=png,
+        explained=explained,
+        animation=gif,
+    )
+
+
+def seed_page(summary: dict[str, Any], sections: Sequence[Section]) -> str:
+    """report.html: the seed's table of every run, then one report section per experiment."""
+    from optiscope.report.page import render_page
+    from optiscope.report.sections import TableData
+
+    setup = summary["setup"]
+    overview = TableData(
+        header=tuple(summary["columns"]),
+        rows=tuple(tuple(row) for row in summary["rows"]),
+        numeric=tuple(i in NUMERIC_COLUMNS for i in range(len(summary["columns"]))),
+    )
+    return render_page(
+        "The seed note's experiments, measured and explained",
+        SEED_INTRO.format(lr=setup["lr"], steps=setup["steps"]),
+        sections,
+        overview=overview,
+        overview_note=OVERVIEW_NOTE,
+    )
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:

@@ -337,7 +337,10 @@ def _logistic_minimum(a: np.ndarray, y: np.ndarray, l2: float, name: str, functi
     w = res.x
     best = float(np.linalg.norm(grad(w)))
     for _ in range(20):  # Newton polish: quadratic convergence from a close start
-        w_new = w - np.linalg.solve(hess(w), grad(w))
+        try:
+            w_new = w - np.linalg.solve(hess(w), grad(w))
+        except np.linalg.LinAlgError:  # a Hessian singular to rounding: nothing to polish
+            break
         g_new = float(np.linalg.norm(grad(w_new)))
         if not g_new < best:
             break

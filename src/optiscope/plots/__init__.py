@@ -1,9 +1,11 @@
 """Figures drawn from Trajectories (they never run an optimizer).
 
-- ``comparison_figure(runs, title)``: contour map, 3-D surface and loss curves of several runs
-  ``(label, trajectories, row)`` on one 2-D objective;
-- ``loss_figure(runs, title)``: loss curves only, for objectives of any dimension (data
-  objectives with many features);
+- ``comparison_figure(runs, title, repeats, *, surface=None, small_multiples=None, zoom=True,
+  theory=True, tol=1e-6)``: contour map (colour bar, zoom inset where motion hides), 3-D
+  surface (where it helps) and loss curves (floor, theory's envelope) of several runs
+  ``(label, trajectories, row)`` on one 2-D objective; one map per run from 5 runs on;
+- ``loss_figure(runs, title, repeats, *, theory=True, tol=1e-6)``: loss curves only, for
+  objectives of any dimension (data objectives with many features);
 - ``save_figure(fig, path)``: write it (.png, .svg, .pdf, ...), creating folders, and close it.
 """
 

@@ -11,6 +11,11 @@ steps after that, always including its last point (``step_numbers`` says which s
 kept). A figure of 200 runs of 100,000 steps then draws 1 M points, not 20 M. Only the picture
 is thinned: every metric, table and JSON number comes from every step.
 
+Each run gets a colour and also a line style and a marker shape (``RunPath.linestyle``,
+``RunPath.marker``: run i takes ``LINE_STYLES[i % 4]`` and ``MARKERS[i % 8]``), so two runs
+with identical paths (Adagrad under FTRL on Rosenbrock) are both visible: a dashed line over
+a solid one shows both colours.
+
 A run may carry its **repeats** (the same spec from other starts or under other noise seeds,
 rows of the same batch): ``extract(runs, repeats=...)`` gives its RunPath a ``band``, every
 repeat's path (for the contour's thin lines) and the median loss with its spread per step (for
@@ -34,6 +39,8 @@ from optiscope.repeats import median_and_spread, spread_name
 
 Run = tuple[str, Trajectories, int]
 MAX_POINTS = 4000  # per path, in figures only
+LINE_STYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P", "h", "<")
 
 
 def kept_steps(count: int, limit: int = MAX_POINTS) -> np.ndarray:
@@ -89,6 +96,13 @@ class RunPath:
     left_box: bool = False  # diverged by leaving the escape box, with finite numbers
     step_numbers: np.ndarray | None = None  # [n]; None: 0 .. n-1
     band: RepeatBand | None = None  # the spec's repeats, when it ran several times
+    linestyle: str = "-"
+    marker: str = "o"
+    beyond: np.ndarray | None = None  # [2]: where a run that left the box went next, if known
+    optimizer: str = ""  # the optimizer's name and its settings (for the theory's envelope)
+    settings: dict[str, Any] | None = None
+    stochastic: bool = False
+    index: int = 0  # the run's place in the figure (staggers its markers against the others')
 
     @property
     def steps_drawn(self) -> np.ndarray:
@@ -111,9 +125,12 @@ class RunPath:
 
 
 def run_colors(n: int) -> list[tuple[float, float, float, float]]:
-    """``n`` distinct qualitative colors (tab10, tab20 beyond ten runs, cycling beyond that)."""
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
+    """``n`` distinct qualitative colours, never grey (grey is for the other runs of a small
+    map and for the neutral markers) and never pale: tab10 without its grey (9 colours), then
+    Dark2 without its grey (7 more), cycling beyond 16."""
+    tab10, dark2 = colormaps["tab10"], colormaps["Dark2"]
+    palette = [tab10(i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)] + [dark2(i) for i in range(7)]
+    return [palette[i % len(palette)] for i in range(n)]
 
 
 def extract(
@@ -142,6 +159,15 @@ def extract(
                 f"not {objective.name}"
             )
         path = _path(str(label), color, traj, b)
+        path = replace(
+            path,
+            linestyle=LINE_STYLES[i % len(LINE_STYLES)],
+            marker=MARKERS[i % len(MARKERS)],
+            optimizer=str(traj.optimizer),
+            settings=dict(traj.settings[b]) if len(traj.settings) > b else None,
+            stochastic=bool(traj.stochastic),
+            index=i,
+        )
         rows = [] if repeats is None else list(repeats[i])
         if len(rows) > 1:
             path = replace(path, band=_band(path, traj, rows))
@@ -156,6 +182,8 @@ def _path(label: str, color, traj: Trajectories, b: Any) -> RunPath:
     k = int(traj.diverged_at[b])
     stop = traj.steps + 1 if k < 0 else max(k, 1)
     keep = kept_steps(stop)
+    left_box = k >= 0 and int(traj.divergence_kind[b]) == LEFT_BOX
+    beyond = np.asarray(traj.divergence_point[b, :2], dtype=np.float64) if left_box else None
     return RunPath(
         label=label,
         color=color,
@@ -163,8 +191,9 @@ def _path(label: str, color, traj: Trajectories, b: Any) -> RunPath:
         losses=np.asarray(traj.losses[keep, b], dtype=np.float64),
         diverged_at=k,
         steps=traj.steps,
-        left_box=k >= 0 and int(traj.divergence_kind[b]) == LEFT_BOX,
+        left_box=left_box,
         step_numbers=keep,
+        beyond=beyond,
     )
 
 

@@ -21,11 +21,17 @@ HUGE = 1e200  # matplotlib's filled contours extend to +-1e250: levels must stay
 @dataclass(frozen=True)
 class Levels:
     """Increasing contour ``values`` (in units of f), a phrase saying how they were spaced, and
-    whether they straddle 0 symmetrically (f of both signs)."""
+    whether they straddle 0 symmetrically (f of both signs).
+
+    ``ref`` is the value the levels are spaced above (``f_min``, or the window's lowest f;
+    0 for signed levels) and ``quantity`` names ``f - ref`` (what a colour bar shows).
+    """
 
     values: np.ndarray
     description: str
     signed: bool = False
+    ref: float = 0.0
+    quantity: str = "f"
 
 
 def _geometric(top: float, smallest: float) -> np.ndarray:
@@ -58,7 +64,7 @@ def contour_levels(Z: np.ndarray, f_min: float | None) -> Levels | None:
         pos = _geometric(top, float(mags.min()))
         values = np.concatenate([-pos[::-1], [0.0], pos])
         values = values[(values >= z_lo) & (values <= z_hi)]
-        return Levels(values, "levels log-spaced in |f|, both signs", signed=True)
+        return Levels(values, "levels log-spaced in |f|, both signs", signed=True, quantity="f")
     if f_min is not None:
         ref, what = min(float(f_min), z_lo), "f − f_min"
     else:
@@ -69,4 +75,4 @@ def contour_levels(Z: np.ndarray, f_min: float | None) -> Levels | None:
     values = values[np.abs(values) < HUGE * 10]
     if len(values) < 2:
         return None
-    return Levels(values, f"log-spaced levels of {what}")
+    return Levels(values, f"log-spaced levels of {what}", ref=ref, quantity=what)

@@ -10,6 +10,14 @@ box, under 1 along the valley) would show as a flat sheet with walls. For those 
 ``log10(f - f_min)`` (or of ``f - min f`` over the window), said on the z axis and in the title:
 the valley the optimizer travels then has a shape. If f takes both signs without a known
 minimum, the height is f clipped at a quantile instead.
+
+**When the panel is drawn** (``surface_helps``): by default only for at most ``MAX_RUNS`` (3)
+runs on a smooth function. Beyond 3 runs the paths turn into spaghetti on a 3-D view, and on a
+rugged function (``rugged``: on a ``GRID x GRID`` grid over the window, the grid lines have on
+average at least ``RUGGED_MINIMA`` (4) strict local minima each, as for rastrigin (11) and
+ackley (9); bowls, Rosenbrock, Himmelblau, Goldstein-Price and the six-hump camel have at most
+2.5) the surface is a field of spikes that hides the paths. ``comparison_figure(surface=True)``
+forces it on, ``surface=False`` off.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from mpl_toolkits.mplot3d import Axes3D
 from optiscope.objectives.base import Objective
 from optiscope.plots._grid import evaluate_grid, inside
 from optiscope.plots._runs import RunPath
+from optiscope.plots.labels import axis_names
 
 GRID = 60
 SURFACE_CMAP = "viridis"
@@ -34,6 +43,34 @@ WIDE_RATIO = 8.0  # "huge range": the range exceeds this many times the median's
 LOG_DECADES = 4  # the log surface's floor: this many decades under the median height
 VIEW = (32.0, -128.0)  # elevation, azimuth in degrees
 MAX_MARKERS = 100
+MAX_RUNS = 3  # the 3-D panel is drawn by default for at most this many runs ...
+RUGGED_MINIMA = 4.0  # ... on a function whose grid lines have fewer local minima on average
+
+
+def rugged(
+    objective: Objective, lo: np.ndarray, hi: np.ndarray, Z: np.ndarray | None = None
+) -> bool:
+    """True when the function has many local minima over the window (see the module notes):
+    the mean number of strict local minima along the rows and columns of its grid values
+    ``Z`` (computed on a ``GRID x GRID`` grid when not given) is at least ``RUGGED_MINIMA``."""
+    if Z is None:
+        _, _, Z = evaluate_grid(objective, lo, hi, GRID)
+    counts = []
+    for grid in (Z, Z.T):
+        d = np.diff(grid, axis=1)
+        with np.errstate(invalid="ignore"):
+            counts.append(np.sum((d[:, :-1] < 0) & (d[:, 1:] > 0), axis=1))
+    return float(np.mean(np.concatenate(counts))) >= RUGGED_MINIMA
+
+
+def surface_helps(
+    objective: Objective, runs: int, lo: np.ndarray, hi: np.ndarray, surface: bool | None = None
+) -> bool:
+    """Whether the comparison figure draws the 3-D panel: ``surface`` when given, else at most
+    ``MAX_RUNS`` runs on a function that is not ``rugged``."""
+    if surface is not None:
+        return bool(surface)
+    return runs <= MAX_RUNS and not rugged(objective, lo, hi)
 
 
 @dataclass(frozen=True)
@@ -108,24 +145,24 @@ def draw_surface(
             x,
             y,
             z,
-            "-",
-            marker="o",
+            ls=p.linestyle,
+            marker=p.marker,
             ms=2.8,
             markevery=every,
-            lw=1.4,
+            lw=1.6,
             color=p.color,
             zorder=2.5 if p.diverged else 3,
+            gid="surface_path",
         )
         if ok[0]:
-            ax.plot(
-                [x[0]], [y[0]], [z[0]], marker="o", ms=8, mfc="white", mec=p.color, mew=2, zorder=4
-            )
+            ax.plot([x[0]], [y[0]], [z[0]], marker="o", ms=8, mfc="white", mec="black", mew=1.6,
+                    zorder=4)  # fmt: skip
         if ok[-1]:
             ax.plot(
                 [x[-1]],
                 [y[-1]],
                 [z[-1]],
-                marker="X" if p.diverged else "o",
+                marker="X" if p.diverged else p.marker,
                 ms=11 if p.diverged else 9,
                 color=p.color,
                 mec="black",
@@ -139,8 +176,9 @@ def draw_surface(
     for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
         axis.set_major_locator(MaxNLocator(5, steps=[1, 2, 5, 10]))
     ax.view_init(elev=VIEW[0], azim=VIEW[1])
-    ax.set_xlabel("$w_1$")
-    ax.set_ylabel("$w_2$")
+    x_name, y_name = axis_names(objective)
+    ax.set_xlabel(x_name)
+    ax.set_ylabel(y_name)
     title = "Surface f(w) with the paths at height f"
     if h.log_ref is not None:
         what = "f − f_min" if objective.f_min is not None else "f − min f"

@@ -27,6 +27,7 @@ import numpy as np
 
 from optiscope.errors import OptiscopeError
 from optiscope.experiments import RunResult, report, run_specs
+from optiscope.internals import measured_step
 from optiscope.metrics import DEFAULT_TOL
 from optiscope.objectives import Objective, get_objective
 from optiscope.plots._grid import evaluate_grid
@@ -103,13 +104,17 @@ class CompiledRuns:
     """
 
     def __init__(self) -> None:
-        self.ready: set[tuple[str, tuple[str, ...]]] = set()
-        self.pending: set[tuple[str, tuple[str, ...]]] = set()
+        self.ready: set[tuple[Any, ...]] = set()
+        self.pending: set[tuple[Any, ...]] = set()
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="optiscope-compile")
 
     @staticmethod
-    def key(request: RunRequest | ExplainRequest) -> tuple[str, tuple[str, ...]]:
-        return request.function, tuple(sorted(request.specs))
+    def key(request: RunRequest | ExplainRequest) -> tuple[Any, ...]:
+        """What selects the compiled loops: the function, the specs, and the gradient options
+        (a noisy run is another loop: keyed without them, the first noisy request after a
+        noiseless one compiled inside the request, seconds)."""
+        gradient = (float(request.noise), str(request.batch_size))
+        return request.function, tuple(sorted(request.specs)), gradient
 
     def engine_for(self, objective, request, point) -> str:
         key = self.key(request)
@@ -117,12 +122,21 @@ class CompiledRuns:
             return "prefer_fused"
         if key not in self.pending:
             self.pending.add(key)
-            self.worker.submit(self._compile, objective, list(request.specs), point, key)
+            self.worker.submit(self._compile, objective, request, point, key)
         return "numpy"
 
-    def _compile(self, objective, specs, point, key) -> None:
+    def _compile(self, objective, request, point, key) -> None:
         try:
-            run_specs(objective, specs, steps=2, start=point, engine="prefer_fused")
+            run_specs(
+                objective,
+                list(request.specs),
+                steps=2,
+                start=point,
+                noise=request.noise,
+                batch_size=str(request.batch_size),
+                seed=request.seed,
+                engine="prefer_fused",
+            )
             self.ready.add(key)
         except Exception:  # noqa: BLE001 - a pair that cannot compile stays on the NumPy loop
             pass
@@ -166,16 +180,11 @@ def state_of(result: RunResult) -> dict[str, list[list[float]]]:
 def effective_step(result: RunResult) -> list[list[float | None]]:
     """``[S][D]``: per step and coordinate, the step taken divided by the gradient,
     ``|x_{k+1} - x_k| / |g(x_k)|`` with the exact gradient at the step's start; None where
-    that gradient is 0 or not finite (for plain gradient descent every value is the lr)."""
+    that gradient is 0 or not finite (for plain gradient descent every value is the lr).
+    The rule is ``optiscope.internals.measured_step``'s (the internals figure draws it too)."""
     traj = result.trajectories
-    path = traj.positions[:, result.row]
-    with np.errstate(all="ignore"):
-        grad = np.abs(traj.objective.grad(path[:-1]))
-        moved = np.abs(np.diff(path, axis=0))
-        ratio = moved / grad
-    good = np.isfinite(ratio) & (grad > 0)
-    return [[float(v) if ok else None for v, ok in zip(row, oks, strict=True)]
-            for row, oks in zip(ratio, good, strict=True)]  # fmt: skip
+    ratio = measured_step(traj.objective, traj.positions[:, result.row])
+    return [[None if np.isnan(v) else float(v) for v in row] for row in ratio]
 
 
 def compare_command(request: RunRequest, point: Sequence[float]) -> str:
